@@ -1,0 +1,114 @@
+package systest
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/kontalk/xmppd/pkg/testkit"
+	"github.com/kontalk/xmppd/pkg/xmppclient"
+	"github.com/kontalk/xmppd/pkg/xmppclient/clienttest"
+)
+
+const (
+	network = "kontalk.test"
+	timeout = 15 * time.Second
+	secret  = "systest-secret"
+)
+
+// host is one host of a network: its processes and addresses.
+type host struct {
+	name            string // H
+	redis           *testkit.Redis
+	routerAddr      string
+	c2sAddr, c2sTLS string
+	procs           map[string]*testkit.Process
+	roots           *x509.CertPool
+}
+
+type hostOptions struct {
+	name  string         // host domain (default node1.kontalk.test)
+	redis *testkit.Redis // shared Redis (default: a private one)
+	sms   int            // sm instances (default 1)
+}
+
+// startHost starts Redis (unless shared), router, resolver, sm and c2s.
+func startHost(t *testing.T, o hostOptions) *host {
+	t.Helper()
+	if o.name == "" {
+		o.name = "node1." + network
+	}
+	if o.sms == 0 {
+		o.sms = 1
+	}
+	h := &host{name: o.name, redis: o.redis, procs: map[string]*testkit.Process{}}
+	if h.redis == nil {
+		h.redis = testkit.StartRedis(t, testkit.RedisOptions{AppendOnly: true})
+	}
+	certFile, keyFile, roots, err := clienttest.WriteServerCertificate(t.TempDir(), "server", network)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.roots = roots
+
+	h.routerAddr = testkit.FreeAddr(t)
+	env := []string{"KONTALK_SECRET=" + secret, "KONTALK_LOG_FORMAT=console"}
+	common := []string{"-host", h.name, "-network", network, "-router", h.routerAddr}
+	h.start(t, "router", env, "-listen", h.routerAddr)
+	h.start(t, "resolver", env, append(common, "-name", "resolver-1."+h.name, "-redis", h.redis.URL())...)
+	for i := 1; i <= o.sms; i++ {
+		h.start(t, fmt.Sprintf("sm-%d", i), env, append(common, "-name", fmt.Sprintf("sm-%d.%s", i, h.name),
+			"-redis", h.redis.URL(), "-server-key", serverKeyFile)...)
+	}
+	h.c2sAddr, h.c2sTLS = testkit.FreeAddr(t), testkit.FreeAddr(t)
+	h.start(t, "c2s", env, append(common, "-name", "c2s-1."+h.name, "-listen", h.c2sAddr, "-listen-tls", h.c2sTLS,
+		"-tls-cert", certFile, "-tls-key", keyFile, "-server-key", serverPubFile)...)
+	return h
+}
+
+// start runs one process of the host and waits until it is ready.
+func (h *host) start(t *testing.T, name string, env []string, args ...string) {
+	t.Helper()
+	bin := bins[name]
+	if bin == "" {
+		bin = bins[name[:len(name)-2]] // sm-1 → sm
+	}
+	admin := testkit.FreeAddr(t)
+	p := testkit.StartProcess(t, name, bin, append(args, "-admin", admin), env)
+	testkit.WaitReady(t, "http://"+admin+"/readyz", timeout)
+	h.procs[name] = p
+}
+
+// user is a test user: an identity whose key the network certified.
+type user struct {
+	*clienttest.Identity
+}
+
+func newUser(t *testing.T) *user {
+	t.Helper()
+	id, err := clienttest.New(network, clienttest.Options{Certifier: serverKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &user{id}
+}
+
+// login connects u to the host's c2s with STARTTLS, SASL EXTERNAL, bind
+// and stream management, as Kontalk's Android client does.
+func (h *host) login(t *testing.T, u *user, resource string) *xmppclient.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	c, err := xmppclient.Login(ctx, xmppclient.Config{
+		Addr: h.c2sAddr, Domain: network,
+		TLS: &tls.Config{RootCAs: h.roots, ServerName: network, Certificates: []tls.Certificate{u.Certificate}},
+	}, xmppclient.LoginOptions{Resource: resource, StreamManagement: true})
+	if err != nil {
+		t.Fatalf("login %s: %v", u.JID, err)
+	}
+	t.Cleanup(func() { c.Abort() })
+	return c
+}

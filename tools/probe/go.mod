@@ -1,0 +1,3 @@
+module github.com/kontalk/xmppd/tools/probe
+
+go 1.26.0

@@ -1,0 +1,3 @@
+module github.com/kontalk/xmppd/tools/x509overlay
+
+go 1.26.0
