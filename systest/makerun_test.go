@@ -71,8 +71,9 @@ func listeners(t *testing.T, ports []int) map[int]int {
 	return pids
 }
 
-// `make run` in a temporary directory brings up a working network: users
-// log in, one uploads a file through the upload service and sends its
+// `make run` in a temporary directory brings up a working network: a
+// user registers with the verification code run.env gives, users log
+// in, one uploads a file through the upload service and sends its
 // URL, the other downloads it; Ctrl-C then stops every process.
 func TestMakeRun(t *testing.T) {
 	if _, err := exec.LookPath("make"); err != nil {
@@ -114,25 +115,30 @@ func TestMakeRun(t *testing.T) {
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(caPEM)
 	network := env["KONTALK_NETWORK"]
-	login := func(resource string) (*clienttest.Identity, *xmppclient.Client) {
-		id, err := clienttest.New(network, clienttest.Options{Certifier: key})
-		if err != nil {
-			t.Fatal(err)
-		}
+	c2sAddr := "127.0.0.1:" + env["KONTALK_C2S_PORT"]
+	// Alice registers with the code run.env gives; Bob's key was
+	// certified by the same server key beforehand.
+	reg := registrar{addr: c2sAddr, roots: roots, domain: network, code: env["KONTALK_VERIFY_CODE"], key: key}
+	aliceID := reg.register(t, randomPhone(t))
+	bob, err := clienttest.New(network, clienttest.Options{Certifier: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	login := func(id *clienttest.Identity, resource string) *xmppclient.Client {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
 		c, err := xmppclient.Login(ctx, xmppclient.Config{
-			Addr: "127.0.0.1:" + env["KONTALK_C2S_PORT"], Domain: network,
+			Addr: c2sAddr, Domain: network,
 			TLS: &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{id.Certificate}},
 		}, xmppclient.LoginOptions{Resource: resource, StreamManagement: true})
 		if err != nil {
-			t.Fatalf("login: %v", err)
+			t.Fatalf("login %s: %v", id.JID, err)
 		}
 		t.Cleanup(func() { c.Abort() })
-		return id, c
+		return c
 	}
-	_, alice := login("phone")
-	bob, bobc := login("laptop")
+	alice := login(aliceID.Identity, "phone")
+	bobc := login(bob, "laptop")
 	send(t, bobc, "<presence/>")
 
 	// Alice asks the upload service for a slot (XEP-0363 v0.2, as Kontalk

@@ -27,12 +27,16 @@ type host struct {
 	c2sAddr, c2sTLS string
 	procs           map[string]*testkit.Process
 	roots           *x509.CertPool
+	// certFile is c2s's certificate, which clients that load files trust.
+	certFile string
 }
 
 type hostOptions struct {
-	name  string         // host domain (default node1.kontalk.test)
-	redis *testkit.Redis // shared Redis (default: a private one)
-	sms   int            // sm instances (default 1)
+	name   string         // host domain (default node1.kontalk.test)
+	redis  *testkit.Redis // shared Redis (default: a private one)
+	sms    int            // sm instances (default 1)
+	env    []string       // extra environment of every process
+	smArgs []string       // extra flags of every sm instance
 }
 
 // startHost starts Redis (unless shared), router, resolver, sm and c2s.
@@ -52,16 +56,16 @@ func startHost(t *testing.T, o hostOptions) *host {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.roots = roots
+	h.roots, h.certFile = roots, certFile
 
 	h.routerAddr = testkit.FreeAddr(t)
-	env := []string{"KONTALK_SECRET=" + secret, "KONTALK_LOG_FORMAT=console"}
+	env := append([]string{"KONTALK_SECRET=" + secret, "KONTALK_LOG_FORMAT=console"}, o.env...)
 	common := []string{"-host", h.name, "-network", network, "-router", h.routerAddr}
 	h.start(t, "router", env, "-listen", h.routerAddr)
 	h.start(t, "resolver", env, append(common, "-name", "resolver-1."+h.name, "-redis", h.redis.URL())...)
 	for i := 1; i <= o.sms; i++ {
-		h.start(t, fmt.Sprintf("sm-%d", i), env, append(common, "-name", fmt.Sprintf("sm-%d.%s", i, h.name),
-			"-redis", h.redis.URL(), "-server-key", serverKeyFile)...)
+		args := append([]string{"-name", fmt.Sprintf("sm-%d.%s", i, h.name), "-redis", h.redis.URL(), "-server-key", serverKeyFile}, o.smArgs...)
+		h.start(t, fmt.Sprintf("sm-%d", i), env, append(common, args...)...)
 	}
 	h.c2sAddr, h.c2sTLS = testkit.FreeAddr(t), testkit.FreeAddr(t)
 	h.start(t, "c2s", env, append(common, "-name", "c2s-1."+h.name, "-listen", h.c2sAddr, "-listen-tls", h.c2sTLS,

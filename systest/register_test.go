@@ -43,50 +43,44 @@ const (
 // services.
 type regHost struct {
 	*host
+	registrar
 	fcm *fakeFCM
-	// caFile is c2s's certificate, which clients that load files trust.
-	caFile string
 }
 
-// startRegHost starts Redis, router, resolver, an sm configured for
-// registration and push, and c2s.
+// registrar registers users at a c2s, as clients do: the network's
+// domain, its TLS roots, the code the dummy provider accepts and the
+// server key that certifies the registered keys.
+type registrar struct {
+	addr   string
+	roots  *x509.CertPool
+	domain string
+	code   string
+	key    *keyring.ServerKey
+}
+
+// startRegHost starts a host whose sm offers registration and push.
 func startRegHost(t *testing.T, smArgs ...string) *regHost {
 	t.Helper()
-	h := &host{name: "node1." + network, procs: map[string]*testkit.Process{}}
-	h.redis = testkit.StartRedis(t, testkit.RedisOptions{})
-	certFile, keyFile, roots, err := clienttest.WriteServerCertificate(t.TempDir(), "server", network)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.roots = roots
 	fcm := newFakeFCM(t)
-	h.routerAddr = testkit.FreeAddr(t)
-	env := []string{"KONTALK_SECRET=" + secret, "KONTALK_LOG_FORMAT=console", "KONTALK_VERIFY_CODE=" + verifyCode}
-	common := []string{"-host", h.name, "-network", network, "-router", h.routerAddr}
-	h.start(t, "router", env, "-listen", h.routerAddr)
-	h.start(t, "resolver", env, append(common, "-name", "resolver-1."+h.name, "-redis", h.redis.URL())...)
-	args := append(common, "-name", "sm-1."+h.name, "-redis", h.redis.URL(), "-server-key", serverKeyFile,
-		"-verify", "dummy", "-verify-from", "Kontalk test", "-register-terms-url", termsURL,
+	args := []string{"-verify", "dummy", "-verify-from", "Kontalk test", "-register-terms-url", termsURL,
 		"-register-phone-limit", fmt.Sprint(phoneLimit), "-register-addr-limit", "1000",
-		"-fcm-service-account", fcm.accountFile, "-fcm-sender-id", senderID, "-fcm-url", fcm.URL, "-push-idle", "1s")
-	h.start(t, "sm-1", env, append(args, smArgs...)...)
-	h.c2sAddr, h.c2sTLS = testkit.FreeAddr(t), testkit.FreeAddr(t)
-	h.start(t, "c2s", env, append(common, "-name", "c2s-1."+h.name, "-listen", h.c2sAddr, "-listen-tls", h.c2sTLS,
-		"-tls-cert", certFile, "-tls-key", keyFile, "-server-key", serverPubFile)...)
-	return &regHost{host: h, fcm: fcm, caFile: certFile}
+		"-fcm-service-account", fcm.accountFile, "-fcm-sender-id", senderID, "-fcm-url", fcm.URL, "-push-idle", "1s"}
+	h := startHost(t, hostOptions{env: []string{"KONTALK_VERIFY_CODE=" + verifyCode}, smArgs: append(args, smArgs...)})
+	return &regHost{host: h, fcm: fcm,
+		registrar: registrar{addr: h.c2sAddr, roots: h.roots, domain: network, code: verifyCode, key: serverKey}}
 }
 
 // dial opens an unauthenticated stream (STARTTLS), presenting cert
 // when there is one.
-func (h *regHost) dial(t *testing.T, cert *tls.Certificate) *xmppclient.Client {
+func (r *registrar) dial(t *testing.T, cert *tls.Certificate) *xmppclient.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cfg := &tls.Config{RootCAs: h.roots, ServerName: network}
+	cfg := &tls.Config{RootCAs: r.roots, ServerName: r.domain}
 	if cert != nil {
 		cfg.Certificates = []tls.Certificate{*cert}
 	}
-	c, err := xmppclient.Dial(ctx, xmppclient.Config{Addr: h.c2sAddr, Domain: network, TLS: cfg})
+	c, err := xmppclient.Dial(ctx, xmppclient.Config{Addr: r.addr, Domain: r.domain, TLS: cfg})
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
@@ -152,44 +146,52 @@ const (
 
 // requestCode asks for a verification of phone on a new anonymous
 // connection, as the Android client does (§1.1).
-func (h *regHost) requestCode(t *testing.T, phone string, extra ...string) (*xml.Element, *stanza.Error) {
+func (r *registrar) requestCode(t *testing.T, phone string, extra ...string) (*xml.Element, *stanza.Error) {
 	t.Helper()
-	c := h.dial(t, nil)
+	c := r.dial(t, nil)
 	defer c.Abort()
 	fields := append([]string{"phone", phone, "accept-terms", "true", "challenge", "pin"}, extra...)
-	return iq(t, c, "set", network, submit(nsRegister, fields...))
+	return iq(t, c, "set", r.domain, submit(nsRegister, fields...))
 }
 
 // register runs the whole registration of a new key for phone and
 // returns the user with the certified key in a rebuilt certificate.
-func (h *regHost) register(t *testing.T, phone string) *user {
+func (r *registrar) register(t *testing.T, phone string) *user {
 	t.Helper()
-	if _, se := h.requestCode(t, phone); se != nil {
+	if _, se := r.requestCode(t, phone); se != nil {
 		t.Fatalf("phone %s: %v", phone, se)
 	}
-	id, err := clienttest.New(network, clienttest.Options{Phone: phone})
+	id, err := clienttest.New(r.domain, clienttest.Options{Phone: phone})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := h.dial(t, &id.Certificate)
-	reply, se := iq(t, c, "set", network, submit(nsCode, "code", verifyCode))
+	c := r.dial(t, &id.Certificate)
+	reply, se := iq(t, c, "set", r.domain, submit(nsCode, "code", r.code))
 	if se != nil {
 		t.Fatalf("code: %v", se)
 	}
 	c.Abort()
-	return certifiedUser(t, id, fieldValue(reply, "publickey"))
+	return r.certified(t, id, fieldValue(reply, "publickey"))
 }
 
 // certifiedUser rebuilds the identity's certificate around the key the
-// server returned, as clients do, after checking the certification.
+// test network's server returned.
 func certifiedUser(t *testing.T, id *clienttest.Identity, b64 string) *user {
+	t.Helper()
+	r := registrar{domain: network, key: serverKey}
+	return r.certified(t, id, b64)
+}
+
+// certified rebuilds the identity's certificate around the key the
+// server returned, as clients do, after checking the certification.
+func (r *registrar) certified(t *testing.T, id *clienttest.Identity, b64 string) *user {
 	t.Helper()
 	ring, err := base64.StdEncoding.DecodeString(b64)
 	if err != nil || len(ring) == 0 {
 		t.Fatalf("publickey %q: %v", b64, err)
 	}
-	trust, _ := keyring.NewTrust(serverKey.Public())
-	if verified, err := keyring.Verify(ring, network, trust, time.Now()); err != nil || verified.Fingerprint != id.Fingerprint {
+	trust, _ := keyring.NewTrust(r.key.Public())
+	if verified, err := keyring.Verify(ring, r.domain, trust, time.Now()); err != nil || verified.Fingerprint != id.Fingerprint {
 		t.Fatalf("returned key: %v %v", verified, err)
 	}
 	cert, der, err := id.Bridge(id.Signer, ring, false)

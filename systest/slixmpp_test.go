@@ -29,7 +29,7 @@ func TestSlixmppRegistration(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := testkit.StartProcess(t, "slixmpp", python,
-		[]string{"testdata/slix_register.py", h.c2sAddr, network, phone, h.caFile, verifyCode, certFile, keyFile}, nil)
+		[]string{"testdata/slix_register.py", h.c2sAddr, network, phone, h.certFile, verifyCode, certFile, keyFile}, nil)
 	p.WaitOutput("instructions ", timeout)
 	p.WaitOutput("terms "+termsURL, timeout)
 	p.WaitOutput("sent-to Kontalk test pin", timeout)

@@ -2,32 +2,16 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+
+	"github.com/kontalk/xmppd/pkg/store"
 )
-
-// Redis keys of the network directory (docs/data.md, "Hosts"). They are
-// read here directly; once pkg/store exists this file should use it.
-const (
-	hostsKey    = "hosts"
-	leasePrefix = "lease:{"
-	leaseSuffix = "}"
-)
-
-func leaseKey(host string) string { return leasePrefix + host + leaseSuffix }
-
-// hostRecord is the value of a host in the hosts hash.
-type hostRecord struct {
-	FP      string `json:"fp"`
-	Addr    string `json:"addr"`
-	Enabled *bool  `json:"enabled"` // absent means enabled
-}
 
 // networkHost is a host of the network as the directory lists it.
 type networkHost struct {
@@ -47,7 +31,7 @@ type dirSnapshot struct {
 // each is alive, read from Redis every refresh interval: s2s consults it
 // for every stanza, so it never waits on Redis on that path.
 type directory struct {
-	rdb     *redis.Client
+	store   *store.Store
 	log     *zap.Logger
 	every   time.Duration
 	snap    atomic.Pointer[dirSnapshot]
@@ -55,24 +39,19 @@ type directory struct {
 	lastErr atomic.Pointer[error]
 }
 
-func newDirectory(url string, every time.Duration, log *zap.Logger) (*directory, error) {
-	opt, err := redis.ParseURL(url)
+func newDirectory(url string, every time.Duration, log *zap.Logger, reg prometheus.Registerer) (*directory, error) {
+	st, err := store.Open(store.Options{URL: url, Timeout: time.Second, PoolSize: 2, Metrics: reg, Namespace: "s2s"})
 	if err != nil {
-		return nil, fmt.Errorf("s2s: redis URL: %w", err)
+		return nil, fmt.Errorf("s2s: %w", err)
 	}
-	opt.MaxRetries = 1
-	opt.DialTimeout = time.Second
-	opt.ReadTimeout = time.Second
-	opt.WriteTimeout = time.Second
-	opt.PoolSize = 2
-	d := &directory{rdb: redis.NewClient(opt), log: log, every: every, loaded: make(chan struct{})}
+	d := &directory{store: st, log: log, every: every, loaded: make(chan struct{})}
 	d.snap.Store(&dirSnapshot{hosts: map[string]networkHost{}})
 	return d, nil
 }
 
 // run reads the directory until ctx ends, then closes the client.
 func (d *directory) run(ctx context.Context) {
-	defer d.rdb.Close()
+	defer d.store.Close()
 	t := time.NewTicker(d.every)
 	defer t.Stop()
 	first := true
@@ -98,43 +77,32 @@ func (d *directory) run(ctx context.Context) {
 	}
 }
 
-// read loads the hosts and their leases.
+// read loads the enabled hosts and their leases.
 func (d *directory) read(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	raw, err := d.rdb.HGetAll(ctx, hostsKey).Result()
+	all, err := d.store.Hosts.All(ctx)
 	if err != nil {
-		return fmt.Errorf("HGETALL %s: %w", hostsKey, err)
+		return err
 	}
-	hosts := make(map[string]networkHost, len(raw))
-	names := make([]string, 0, len(raw))
-	for name, value := range raw {
-		var rec hostRecord
-		if err := json.Unmarshal([]byte(value), &rec); err != nil {
-			d.log.Warn("ignoring a malformed host record", zap.String("host", name), zap.Error(err))
-			continue
-		}
+	hosts := make(map[string]networkHost, len(all))
+	names := make([]string, 0, len(all))
+	for name, h := range all {
 		canon, err := canonicalDomain(name)
-		if err != nil || rec.FP == "" || rec.Enabled != nil && !*rec.Enabled {
+		if err != nil || h.Fingerprint == "" || !h.Enabled {
 			continue
 		}
-		hosts[canon] = networkHost{Name: canon, FP: normalizeFingerprint(rec.FP), Addr: rec.Addr}
+		hosts[canon] = networkHost{Name: canon, FP: normalizeFingerprint(h.Fingerprint), Addr: h.Addr}
 		names = append(names, canon)
 	}
-	if len(names) > 0 {
-		pipe := d.rdb.Pipeline()
-		cmds := make([]*redis.IntCmd, len(names))
-		for i, n := range names {
-			cmds[i] = pipe.Exists(ctx, leaseKey(n))
-		}
-		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-			return fmt.Errorf("leases: %w", err)
-		}
-		for i, n := range names {
-			h := hosts[n]
-			h.Up = cmds[i].Val() == 1
-			hosts[n] = h
-		}
+	live, err := d.store.Hosts.Live(ctx, names)
+	if err != nil {
+		return err
+	}
+	for i, n := range names {
+		h := hosts[n]
+		h.Up = live[i]
+		hosts[n] = h
 	}
 	d.snap.Store(&dirSnapshot{hosts: hosts, read: time.Now()})
 	return nil

@@ -82,7 +82,7 @@ func New(opts Options, log *zap.Logger, reg prometheus.Registerer) (*Server, err
 		cancel:   cancel,
 	}
 	if opts.RedisURL != "" {
-		s.dir, err = newDirectory(opts.RedisURL, opts.HostsRefresh, log.Named("directory"))
+		s.dir, err = newDirectory(opts.RedisURL, opts.HostsRefresh, log.Named("directory"), reg)
 		if err != nil {
 			cancel()
 			return nil, err

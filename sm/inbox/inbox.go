@@ -56,10 +56,12 @@ func StorableContent(st *core.Stanza) bool {
 }
 
 // Storable reports whether st, addressed as it is, goes in its
-// recipient's inbox: storable content for a user's bare JID. Messages to
-// a full JID are not stored.
+// recipient's inbox: storable content for a user. A message to a full
+// JID is stored too (the legacy server did not): the sender's ack means
+// "stored" whatever the address (ARCHITECTURE.md §7), and if that
+// session is gone the entry reaches the user's next one.
 func Storable(st *core.Stanza) bool {
-	return st.HasTo && st.To.Localpart() != "" && st.To.Resourcepart() == "" && StorableContent(st)
+	return st.HasTo && st.To.Localpart() != "" && StorableContent(st)
 }
 
 // RID returns the inbox id of st.
@@ -68,6 +70,9 @@ func RID(st *core.Stanza) string { return store.RID(st.BareFrom(), st.ID) }
 // Inbox stores and delivers stored stanzas.
 type Inbox struct {
 	env *core.Env
+	// OnDelivered, when set, learns how long each delivered entry
+	// waited in the inbox.
+	OnDelivered func(waited time.Duration)
 }
 
 // New returns the inbox feature.
@@ -183,6 +188,9 @@ func (i *Inbox) deliverEntry(ctx context.Context, s *core.Session, to string, e 
 	raw = core.InsertChild(raw, core.AppendDelay(nil, i.env.Network, e.Arrived, delayText))
 	if err := i.env.Out.Deliver(ctx, s, e.RID, raw); err != nil {
 		return false, err
+	}
+	if i.OnDelivered != nil {
+		i.OnDelivered(time.Since(e.Arrived))
 	}
 	return true, nil
 }

@@ -18,6 +18,8 @@ type metrics struct {
 	retries     prometheus.Counter
 	errors      *prometheus.CounterVec
 	sweeps      prometheus.Counter
+	waited      prometheus.Histogram
+	backlog     prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -58,9 +60,19 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		sweeps: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kontalk_sm_sweeps_total", Help: "Sweeps run by this instance.",
 		}),
+		waited: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "kontalk_sm_inbox_wait_seconds",
+			Help:    "Time a stored stanza waited in the inbox before it was delivered from there (at login or by the sweep).",
+			Buckets: []float64{1, 10, 60, 600, 3600, 6 * 3600, 24 * 3600, 3 * 24 * 3600, 7 * 24 * 3600},
+		}),
+		backlog: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "kontalk_sm_inbox_backlog_stanzas",
+			Help:    "Stored stanzas waiting for a user when one of their sessions became available (inbox depth at login).",
+			Buckets: []float64{0, 1, 5, 20, 100, 500, 2000, 10000},
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.handled, m.sent, m.delivered, m.stored, m.redelivered, m.acked, m.started, m.ended, m.retries, m.errors, m.sweeps)
+		reg.MustRegister(m.handled, m.sent, m.delivered, m.stored, m.redelivered, m.acked, m.started, m.ended, m.retries, m.errors, m.sweeps, m.waited, m.backlog)
 	}
 	return m
 }

@@ -128,11 +128,13 @@ func New(opts Options, log *zap.Logger, reg prometheus.Registerer) (*Server, err
 func (s *Server) wire() {
 	env := s.env
 	s.inbox = inbox.New(env)
+	s.inbox.OnDelivered = func(waited time.Duration) { s.metrics.waited.Observe(waited.Seconds()) }
 	s.presence = presence.New(env)
 	s.roster = roster.New(env, s.inbox, s.presence)
 	s.presence.OnInitial = func(ctx context.Context, sess *core.Session) error {
 		n, err := s.inbox.Deliver(ctx, sess, time.Time{}, s.storedFilter)
 		s.metrics.stored.Add(float64(n))
+		s.metrics.backlog.Observe(float64(n))
 		return err
 	}
 	s.sessions = session.New(env, s.presence, s.keys.trust)

@@ -243,7 +243,7 @@ func (s *Server) fromNetwork(st *core.Stanza) bool {
 // its rid; ok is false when it must not be delivered (the sender is
 // blocked, the inbox is full: bounced).
 func (s *Server) stash(ctx context.Context, u string, st *core.Stanza) (rid string, ok bool, err error) {
-	if s.fromNetwork(st) && st.To.Resourcepart() == "" {
+	if s.fromNetwork(st) {
 		return inbox.RID(st), true, nil
 	}
 	res, rid, err := s.inbox.Put(ctx, u, st, st.Top.Raw)
@@ -266,24 +266,24 @@ func (s *Server) stash(ctx context.Context, u string, st *core.Stanza) (rid stri
 // available session of non-negative priority, storing it first when it
 // is one to keep.
 func (s *Server) deliverMessage(ctx context.Context, u string, sessions map[string]store.Session, st *core.Stanza) error {
-	if res := st.To.Resourcepart(); res != "" {
-		if rec, ok := sessions[res]; ok {
-			sess := &core.Session{User: u, Resource: res, Session: rec}
-			return s.env.Out.Deliver(ctx, sess, "", core.Readdress(st.Top, s.env.FullJID(sess)))
-		}
-		switch st.Type {
-		case "", "normal", "chat":
-			// Delivered as if sent to the bare JID (RFC 6121 §8.5.3.2.1).
-		default:
-			return nil
-		}
-	}
 	rid := ""
 	if inbox.StorableContent(st) {
 		var ok bool
 		var err error
 		if rid, ok, err = s.stash(ctx, u, st); err != nil || !ok {
 			return err
+		}
+	}
+	if res := st.To.Resourcepart(); res != "" {
+		if rec, ok := sessions[res]; ok {
+			sess := &core.Session{User: u, Resource: res, Session: rec}
+			return s.env.Out.Deliver(ctx, sess, rid, core.Readdress(st.Top, s.env.FullJID(sess)))
+		}
+		switch st.Type {
+		case "", "normal", "chat":
+			// Delivered as if sent to the bare JID (RFC 6121 §8.5.3.2.1).
+		default:
+			return nil
 		}
 	}
 	for res, rec := range sessions {

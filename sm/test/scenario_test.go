@@ -25,6 +25,7 @@ func TestScenarios(t *testing.T) {
 	}{
 		{"online messages with receipts", onlineMessages},
 		{"offline messages in order with delay", offlineMessages},
+		{"receipts to a full JID are stored", fullJIDStored},
 		{"message to an unknown user", unknownUser},
 		{"end-to-end payload byte for byte", e2ePayload},
 		{"subscription handshake with keys", subscriptionHandshake},
@@ -77,6 +78,34 @@ func onlineMessages(t *testing.T, n *testNetwork) {
 	})
 }
 
+// fullJIDStored: a receipt to a full JID is stored like any storable
+// message: the named session gets it with its rid and the ack removes
+// it; when that session is gone it waits for the user's next one.
+func fullJIDStored(t *testing.T, n *testNetwork) {
+	alice, bob := n.login("alice-fulljid"), n.login("bob-fulljid")
+	aliceU := phoneHash("alice-fulljid")
+	bob.Send(t, "<message to='"+alice.JID()+"' id='r1' type='chat'><received xmlns='urn:xmpp:receipts' id='m1'/></message>")
+	bob.Sync(t)
+	alice.Expect(t, "<received xmlns='urn:xmpp:receipts' id='m1'/>", "to='"+alice.JID()+"'")
+	testkit.Eventually(t, timeout, "the receipt acknowledged and removed", func() bool {
+		l, _ := n.store.Inbox.Len(context.Background(), aliceU)
+		return l == 0
+	})
+
+	alice.Close(t)
+	bob.Send(t, "<message to='"+alice.JID()+"' id='r2' type='chat'><received xmlns='urn:xmpp:receipts' id='m2'/></message>")
+	bob.Sync(t)
+	if l, _ := n.store.Inbox.Len(context.Background(), aliceU); l != 1 {
+		t.Fatalf("alice's inbox holds %d after a receipt to her closed session", l)
+	}
+	again := n.c2s.connect(t, aliceU, "laptop")
+	again.Send(t, "<presence/>")
+	got := again.Expect(t, "<received xmlns='urn:xmpp:receipts' id='m2'/>")
+	if !delayRE.MatchString(got) || !strings.Contains(got, "to='"+again.JID()+"'") {
+		t.Errorf("stored receipt delivered as %s", got)
+	}
+}
+
 var delayRE = regexp.MustCompile(`<delay xmlns='urn:xmpp:delay' from='` + regexp.QuoteMeta(network) + `' stamp='\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z'>Offline Storage</delay>`)
 
 // offlineMessages: five messages to a user without a session are
@@ -112,6 +141,16 @@ func offlineMessages(t *testing.T, n *testNetwork) {
 	}
 	if strings.Join(order, "") != "01234" {
 		t.Fatalf("delivered in order %v", order)
+	}
+	// The wait and the backlog show in the metrics (the sums are over
+	// every scenario so far, hence at least).
+	var waited, backlog float64
+	for _, p := range n.sms {
+		waited += p.metric(t, "kontalk_sm_inbox_wait_seconds_count", "")
+		backlog += p.metric(t, "kontalk_sm_inbox_backlog_stanzas_sum", "")
+	}
+	if waited < 5 || backlog < 5 {
+		t.Errorf("metrics: %v stored stanzas waited, backlog sum %v", waited, backlog)
 	}
 	testkit.Eventually(t, timeout, "bob's inbox emptied by acks", func() bool {
 		l, _ := n.store.Inbox.Len(context.Background(), bobU)
