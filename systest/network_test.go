@@ -5,6 +5,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,6 +87,30 @@ func (h *host) start(t *testing.T, name string, env []string, args ...string) {
 	p := testkit.StartProcess(t, name, bin, append(args, "-admin", admin), env)
 	testkit.WaitReady(t, "http://"+admin+"/readyz", timeout)
 	h.procs[name] = p
+	// A failed test shows where its stanzas stopped.
+	t.Cleanup(func() {
+		if t.Failed() {
+			logCounters(t, name, admin)
+		}
+	})
+}
+
+// logCounters logs the process's non-zero kontalk_ counters and gauges.
+func logCounters(t *testing.T, name, admin string) {
+	resp, err := http.Get("http://" + admin + "/metrics")
+	if err != nil {
+		t.Logf("%s metrics: %v", name, err)
+		return
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var lines []string
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, "kontalk_") && !strings.Contains(line, "_bucket{") && !strings.HasSuffix(line, " 0") {
+			lines = append(lines, line)
+		}
+	}
+	t.Logf("%s metrics:\n%s", name, strings.Join(lines, "\n"))
 }
 
 // user is a test user: an identity whose key the network certified.

@@ -99,7 +99,7 @@ func (c *Component) Expect(t testing.TB, substrs ...string) string {
 	deadline := time.After(Timeout)
 	for {
 		for _, s := range c.Received() {
-			if containsAll(s, substrs) {
+			if ContainsAll(s, substrs) {
 				return s
 			}
 		}
@@ -152,7 +152,8 @@ func (c *Component) Count(substr string) int {
 	return n
 }
 
-func containsAll(s string, substrs []string) bool {
+// ContainsAll reports whether s contains every one of substrs.
+func ContainsAll(s string, substrs []string) bool {
 	for _, sub := range substrs {
 		if !strings.Contains(s, sub) {
 			return false

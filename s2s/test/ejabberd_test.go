@@ -19,7 +19,7 @@ import (
 // and logs in a temporary directory, listeners on a loopback address of
 // its own, and a resolver file (inetrc) mapping the domains it must
 // reach. Accounts are registered with ejabberdctl.
-func startEjabberd(t *testing.T, cfg peerConfig) *remoteServer {
+func startEjabberd(t testing.TB, cfg s2stest.PeerConfig) *s2stest.Remote {
 	t.Helper()
 	ctl, err := exec.LookPath("ejabberdctl")
 	if err != nil {
@@ -37,8 +37,8 @@ func startEjabberd(t *testing.T, cfg peerConfig) *remoteServer {
 	s2sAddr := s2stest.FreeLoopback(t)
 	ip, _, _ := net.SplitHostPort(s2sAddr)
 	c2sPort := testkit.FreePort(t)
-	srv := &remoteServer{domain: cfg.Domain, S2SAddr: s2sAddr, C2SAddr: net.JoinHostPort(ip, fmt.Sprint(c2sPort)),
-		externalLog: "Accepted inbound s2s EXTERNAL authentication", dialbackLog: "Accepted inbound s2s dialback authentication"}
+	srv := &s2stest.Remote{Domain: cfg.Domain, S2SAddr: s2sAddr, C2SAddr: net.JoinHostPort(ip, fmt.Sprint(c2sPort)),
+		ExternalLog: "Accepted inbound s2s EXTERNAL authentication", DialbackLog: "Accepted inbound s2s dialback authentication"}
 
 	// ejabberd looks s2s peers up with SRV records from DNS, never in a
 	// hosts file: it asks the test's DNS server (and resolves the SRV
@@ -48,7 +48,7 @@ func startEjabberd(t *testing.T, cfg peerConfig) *remoteServer {
 	}
 	// localhost stays in a hosts entry: the Erlang node names use it.
 	// The system's resolv.conf is left out, or its servers answer first.
-	writeFile(t, filepath.Join(dir, "inetrc"), fmt.Sprintf("{lookup,[file,dns]}.\n{resolv_conf,\"\"}.\n{host,{127,0,0,1},[\"localhost\"]}.\n{nameserver,{127,0,0,1},%d}.\n", cfg.DNS.Port()))
+	s2stest.WriteFile(t, filepath.Join(dir, "inetrc"), fmt.Sprintf("{lookup,[file,dns]}.\n{resolv_conf,\"\"}.\n{host,{127,0,0,1},[\"localhost\"]}.\n{nameserver,{127,0,0,1},%d}.\n", cfg.DNS.Port()))
 
 	tlsConfig := "s2s_use_starttls: false\n"
 	if cfg.Cert != nil {
@@ -94,14 +94,14 @@ modules:
   mod_disco: {}
   mod_ping: {}
 `, cfg.Domain, c2sPort, ip, ip, tlsConfig)
-	writeFile(t, filepath.Join(dir, "ejabberd.yml"), conf)
+	s2stest.WriteFile(t, filepath.Join(dir, "ejabberd.yml"), conf)
 	node := fmt.Sprintf("s2stest%d@localhost", testkit.FreePort(t))
-	writeFile(t, filepath.Join(dir, "ejabberdctl.cfg"), fmt.Sprintf(
+	s2stest.WriteFile(t, filepath.Join(dir, "ejabberdctl.cfg"), fmt.Sprintf(
 		"ERLANG_NODE=%s\nERL_DIST_PORT=%d\nINET_DIST_INTERFACE=127.0.0.1\n# The test runs it as its own user.\nEXEC_CMD=as_current_user\n",
 		node, testkit.FreePort(t)))
 	args := []string{"--config-dir", dir, "--config", filepath.Join(dir, "ejabberd.yml"),
 		"--ctl-config", filepath.Join(dir, "ejabberdctl.cfg"), "--logs", filepath.Join(dir, "logs"), "--spool", filepath.Join(dir, "spool")}
-	srv.proc = testkit.StartProcess(t, "ejabberd", ctl, append(args, "foreground"), nil)
+	srv.Proc = testkit.StartProcess(t, "ejabberd", ctl, append(args, "foreground"), nil)
 	testkit.WaitDial(t, srv.C2SAddr, s2stest.Timeout)
 	testkit.WaitDial(t, srv.S2SAddr, s2stest.Timeout)
 	for user, password := range cfg.Users {

@@ -20,9 +20,9 @@ const hostH = "h1.kontalk.test"
 func TestFederation(t *testing.T) {
 	for _, server := range []struct {
 		name  string
-		start func(*testing.T, peerConfig) *remoteServer
+		start func(testing.TB, s2stest.PeerConfig) *s2stest.Remote
 	}{
-		{"prosody", startProsody},
+		{"prosody", s2stest.StartProsody},
 		{"ejabberd", startEjabberd},
 	} {
 		for _, tc := range []struct {
@@ -40,7 +40,7 @@ func TestFederation(t *testing.T) {
 	}
 }
 
-func federate(t *testing.T, domain string, start func(*testing.T, peerConfig) *remoteServer, useTLS bool, method string) {
+func federate(t *testing.T, domain string, start func(testing.TB, s2stest.PeerConfig) *s2stest.Remote, useTLS bool, method string) {
 	ourAddr := s2stest.FreeLoopback(t)
 	ourIP, _, _ := net.SplitHostPort(ourAddr)
 	dns := s2stest.StartDNS(t)
@@ -48,7 +48,7 @@ func federate(t *testing.T, domain string, start func(*testing.T, peerConfig) *r
 	// ejabberd resolves SRV targets with the system's resolver, which
 	// knows no test names: the target is the address itself.
 	dns.SetSRV("_xmpp-server._tcp."+network, s2stest.SRV{Target: ourIP, Port: 5269})
-	pcfg := peerConfig{Domain: domain, Hosts: map[string]string{network: ourIP}, Users: map[string]string{"pat": "pat-secret"}, DNS: dns}
+	pcfg := s2stest.PeerConfig{Domain: domain, Hosts: map[string]string{network: ourIP}, Users: map[string]string{"pat": "pat-secret"}, DNS: dns}
 	// Our s2s finds the other server through DNS: its SRV record, then
 	// the target's address.
 	hcfg := s2stest.HostConfig{Network: network, Host: hostH, Listen: ourAddr, Plaintext: !useTLS,
@@ -69,15 +69,15 @@ func federate(t *testing.T, domain string, start func(*testing.T, peerConfig) *r
 	resolver := h.Component("resolver-1."+hostH, component.Bind{Name: network, Multi: true})
 	sm := h.Component("sm-1."+hostH, component.Bind{Name: hostH, Multi: true})
 	patJID := "pat@" + domain
-	pat := startUser(t, patJID, "pat-secret", remote.C2SAddr)
+	pat := s2stest.StartUser(t, patJID, "pat-secret", remote.C2SAddr)
 
 	t.Run("message out", func(t *testing.T) {
 		resolver.Send(t, `<message from='alice@`+network+`/phone' to='`+patJID+`' id='k2p' type='chat'><body>hello pat</body></message>`)
-		pat.expect(t, `from="alice@`+network+`/phone"`, `id="k2p"`, "<body>hello pat</body>")
+		pat.Expect(t, `from="alice@`+network+`/phone"`, `id="k2p"`, "<body>hello pat</body>")
 	})
 
 	t.Run("message in", func(t *testing.T) {
-		pat.send(t, `<message to='alice@`+network+`' id='p2k' type='chat'><body>hello alice</body></message>`)
+		pat.Send(t, `<message to='alice@`+network+`' id='p2k' type='chat'><body>hello alice</body></message>`)
 		got := resolver.Expect(t, "p2k", "hello alice")
 		if !strings.Contains(got, patJID+"/") || !strings.Contains(got, "alice@"+network) {
 			t.Errorf("received %s", got)
@@ -86,8 +86,8 @@ func federate(t *testing.T, domain string, start func(*testing.T, peerConfig) *r
 
 	t.Run("kontalk user subscribes", func(t *testing.T) {
 		resolver.Send(t, `<presence from='alice@`+network+`' to='`+patJID+`' type='subscribe' id='sub1'/>`)
-		pat.expect(t, `from="alice@`+network+`"`, `type="subscribe"`)
-		pat.send(t, `<presence to='alice@`+network+`' type='subscribed' id='sub1ok'/>`)
+		pat.Expect(t, `from="alice@`+network+`"`, `type="subscribe"`)
+		pat.Send(t, `<presence to='alice@`+network+`' type='subscribed' id='sub1ok'/>`)
 		resolver.Expect(t, "id='sub1ok'", "subscribed", patJID)
 		// The contact's server then sends its presence to the new
 		// subscriber.
@@ -95,17 +95,17 @@ func federate(t *testing.T, domain string, start func(*testing.T, peerConfig) *r
 	})
 
 	t.Run("remote user subscribes", func(t *testing.T) {
-		pat.send(t, `<presence to='alice@`+network+`' type='subscribe' id='sub2'/>`)
+		pat.Send(t, `<presence to='alice@`+network+`' type='subscribe' id='sub2'/>`)
 		resolver.Expect(t, "id='sub2'", "'subscribe'", patJID, "to='alice@"+network+"'")
 		resolver.Send(t, `<presence from='alice@`+network+`' to='`+patJID+`' type='subscribed' id='sub2ok'/>`)
 		resolver.Send(t, `<presence from='alice@`+network+`/phone' to='`+patJID+`' id='pres1'><status>on kontalk</status></presence>`)
-		pat.expect(t, `from="alice@`+network+`"`, `type="subscribed"`)
-		pat.expect(t, `from="alice@`+network+`/phone"`, "on kontalk")
+		pat.Expect(t, `from="alice@`+network+`"`, `type="subscribed"`)
+		pat.Expect(t, `from="alice@`+network+`/phone"`, "on kontalk")
 	})
 
 	t.Run("host address leaves as the network's", func(t *testing.T) {
 		sm.Send(t, `<message from='alice@`+hostH+`/phone' to='`+patJID+`' id='hostjid' type='chat'><body>from the host</body></message>`)
-		pat.expect(t, `from="alice@`+network+`/phone"`, `id="hostjid"`)
+		pat.Expect(t, `from="alice@`+network+`/phone"`, `id="hostjid"`)
 	})
 
 	t.Run("authentication", func(t *testing.T) {
@@ -129,12 +129,12 @@ func federate(t *testing.T, domain string, start func(*testing.T, peerConfig) *r
 			t.Errorf("%s never had a dialback key of ours verified", domain)
 		}
 		// The other server's side of the story.
-		want := remote.dialbackLog
+		want := remote.DialbackLog
 		if useTLS {
-			want = remote.externalLog
+			want = remote.ExternalLog
 		}
 		found = false
-		for _, line := range strings.Split(remote.proc.Output(), "\n") {
+		for _, line := range strings.Split(remote.Proc.Output(), "\n") {
 			if strings.Contains(line, want) && strings.Contains(line, network) {
 				found = true
 			}

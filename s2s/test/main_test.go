@@ -12,12 +12,7 @@ import (
 	"github.com/kontalk/xmppd/s2s/s2stest"
 )
 
-const (
-	network = "kontalk.test"
-	// python is Debian's interpreter, which has python3-slixmpp; the
-	// python3 first on PATH may be another one without it.
-	python = "/usr/bin/python3"
-)
+const network = "kontalk.test"
 
 var bins s2stest.Binaries
 

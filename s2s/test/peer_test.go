@@ -84,7 +84,7 @@ func (p *peer) expect(substrs ...string) string {
 	p.t.Helper()
 	for {
 		top := p.next()
-		if containsAll(string(top.Raw), substrs) {
+		if s2stest.ContainsAll(string(top.Raw), substrs) {
 			return string(top.Raw)
 		}
 		if top.Is("stream:error") || top.Kind == xml.KindClose {
@@ -296,7 +296,7 @@ func (f *fakeServer) got(substrs ...string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, r := range f.received {
-		if containsAll(r, substrs) {
+		if s2stest.ContainsAll(r, substrs) {
 			return true
 		}
 	}

@@ -9,20 +9,8 @@ import (
 	"github.com/kontalk/xmppd/pkg/stanza"
 	"github.com/kontalk/xmppd/pkg/xml"
 	"github.com/kontalk/xmppd/sm/core"
+	"github.com/kontalk/xmppd/sm/core/coretest"
 )
-
-func parse(t testing.TB, s string) *core.Stanza {
-	t.Helper()
-	top, err := xml.ParseTop([]byte(s), xml.Scope{Default: "jabber:client"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := core.ParseStanza(top, "jabber:client")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
 
 func TestInsertChild(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
@@ -63,11 +51,11 @@ func FuzzInsertChild(f *testing.F) {
 }
 
 func TestReaddress(t *testing.T) {
-	st := parse(t, "<message to='bob@node1' id='m'><body>x</body></message>")
+	st := coretest.Parse(t, "<message to='bob@node1' id='m'><body>x</body></message>")
 	if got := string(core.Readdress(st.Top, "bob@n/phone")); got != "<message to='bob@n/phone' id='m'><body>x</body></message>" {
 		t.Fatal(got)
 	}
-	srv := parse(t, "<message xmlns='jabber:server' to='bob@node1'><body>x</body></message>")
+	srv := coretest.Parse(t, "<message xmlns='jabber:server' to='bob@node1'><body>x</body></message>")
 	if got := string(core.Readdress(srv.Top, "bob@n/r")); got != "<message to='bob@n/r'><body>x</body></message>" {
 		t.Fatal(got)
 	}
@@ -98,7 +86,7 @@ func TestCandidates(t *testing.T) {
 }
 
 func TestParseStanza(t *testing.T) {
-	st := parse(t, "<iq type='get' id='1' from='a@n/r' to='n'><query xmlns='jabber:iq:version'/></iq>")
+	st := coretest.Parse(t, "<iq type='get' id='1' from='a@n/r' to='n'><query xmlns='jabber:iq:version'/></iq>")
 	if st.Name != "iq" || !st.IsRequest() || st.Payload().Space != "jabber:iq:version" || st.BareFrom() != "a@n" || !st.HasTo {
 		t.Fatalf("%+v", st)
 	}
@@ -113,7 +101,7 @@ func TestParseStanza(t *testing.T) {
 }
 
 func TestAppendError(t *testing.T) {
-	st := parse(t, "<message from='a@n/r' to='b@n' id='x'><body>secret</body></message>")
+	st := coretest.Parse(t, "<message from='a@n/r' to='b@n' id='x'><body>secret</body></message>")
 	got := string(core.AppendError(nil, st, "b@n", stanza.Errorf(stanza.ItemNotFound, "gone")))
 	want := "<message from='b@n' to='a@n/r' id='x' type='error'><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>gone</text></error></message>"
 	if got != want {

@@ -8,24 +8,10 @@ import (
 	"time"
 
 	"github.com/kontalk/xmppd/pkg/store"
-	"github.com/kontalk/xmppd/pkg/xml"
 	"github.com/kontalk/xmppd/sm/core"
 	"github.com/kontalk/xmppd/sm/core/coretest"
 	"github.com/kontalk/xmppd/sm/inbox"
 )
-
-func parse(t testing.TB, s string) *core.Stanza {
-	t.Helper()
-	top, err := xml.ParseTop([]byte(s), xml.Scope{Default: "jabber:client"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := core.ParseStanza(top, "jabber:client")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
 
 func TestStorable(t *testing.T) {
 	for s, want := range map[string]bool{
@@ -47,7 +33,7 @@ func TestStorable(t *testing.T) {
 		"<presence to='b@n'/>":                                                                               false,
 		"<iq to='b@n' type='set'><body>x</body></iq>":                                                        false,
 	} {
-		if got := inbox.Storable(parse(t, s)); got != want {
+		if got := inbox.Storable(coretest.Parse(t, s)); got != want {
 			t.Errorf("Storable(%s) = %v", s, got)
 		}
 	}
@@ -63,7 +49,7 @@ func TestSendAndDeliver(t *testing.T) {
 	bob := coretest.User(t, env, "bob")
 	send := func(from, id, body string) store.PutResult {
 		t.Helper()
-		st := parse(t, "<message from='"+from+"' to='"+bob+"' id='"+id+"' type='chat'><body>"+body+"</body></message>")
+		st := coretest.Parse(t, "<message from='"+from+"' to='"+bob+"' id='"+id+"' type='chat'><body>"+body+"</body></message>")
 		res, err := ib.Send(ctx, st, st.Top.Raw)
 		if err != nil {
 			t.Fatal(err)
@@ -90,7 +76,7 @@ func TestSendAndDeliver(t *testing.T) {
 	}
 	// bob blocks carol after she wrote: her message is not delivered.
 	env.Store.Blocking.Add(ctx, "bob", []string{"carol@" + coretest.Network})
-	st := parse(t, "<message from='x@"+coretest.Network+"' to='nobody@"+coretest.Network+"' id='n' type='chat'><body>x</body></message>")
+	st := coretest.Parse(t, "<message from='x@"+coretest.Network+"' to='nobody@"+coretest.Network+"' id='n' type='chat'><body>x</body></message>")
 	if res, _ := ib.Send(ctx, st, st.Top.Raw); res != store.UnknownUser {
 		t.Fatalf("unknown user: %v", res)
 	}

@@ -6,24 +6,10 @@ import (
 	"testing"
 
 	"github.com/kontalk/xmppd/pkg/store"
-	"github.com/kontalk/xmppd/pkg/xml"
 	"github.com/kontalk/xmppd/sm/core"
 	"github.com/kontalk/xmppd/sm/core/coretest"
 	"github.com/kontalk/xmppd/sm/presence"
 )
-
-func parse(t testing.TB, s string) *core.Stanza {
-	t.Helper()
-	top, err := xml.ParseTop([]byte(s), xml.Scope{Default: "jabber:client"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := core.ParseStanza(top, "jabber:client")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
 
 func TestBroadcastAndProbe(t *testing.T) {
 	env, rec := coretest.NewEnv(t)
@@ -41,7 +27,7 @@ func TestBroadcastAndProbe(t *testing.T) {
 	s.Avail = false
 	env.Store.Sessions.Update(ctx, "alice", "phone", s.Session, nil)
 
-	if err := p.Outbound(ctx, s, parse(t, "<presence from='"+env.FullJID(s)+"'><priority>5</priority></presence>")); err != nil {
+	if err := p.Outbound(ctx, s, coretest.Parse(t, "<presence from='"+env.FullJID(s)+"'><priority>5</priority></presence>")); err != nil {
 		t.Fatal(err)
 	}
 	sent := rec.Take()
@@ -67,28 +53,28 @@ func TestBroadcastAndProbe(t *testing.T) {
 		t.Fatalf("session %+v", rec2)
 	}
 	// A second presence is no initial presence.
-	p.Outbound(ctx, s, parse(t, "<presence from='"+env.FullJID(s)+"'><show>away</show></presence>"))
+	p.Outbound(ctx, s, coretest.Parse(t, "<presence from='"+env.FullJID(s)+"'><show>away</show></presence>"))
 	if sent = rec.Take(); initial != 1 || len(coretest.Find(sent, "route", "type='probe'")) != 0 {
 		t.Fatalf("second presence probed again: %+v", sent)
 	}
 
 	// Probes: bob (from/both) gets the stored presence; carol nothing.
-	p.Probe(ctx, "alice", parse(t, "<presence type='probe' from='"+bob+"/x' to='alice@"+coretest.Host+"'/>"))
+	p.Probe(ctx, "alice", coretest.Parse(t, "<presence type='probe' from='"+bob+"/x' to='alice@"+coretest.Host+"'/>"))
 	if got := coretest.Find(rec.Take(), "route", "<show>away</show>", "to='"+bob+"/x'"); len(got) != 1 {
 		t.Fatalf("probe answer %+v", got)
 	}
-	p.Probe(ctx, "alice", parse(t, "<presence type='probe' from='"+carol+"' to='alice@"+coretest.Host+"'/>"))
+	p.Probe(ctx, "alice", coretest.Parse(t, "<presence type='probe' from='"+carol+"' to='alice@"+coretest.Host+"'/>"))
 	if sent := rec.Take(); len(sent) != 0 {
 		t.Fatalf("unsubscribed probe answered: %+v", sent)
 	}
 
 	// Unavailable: broadcast with a delay stamp; the probe answer says
 	// unavailable.
-	p.Outbound(ctx, s, parse(t, "<presence type='unavailable' from='"+env.FullJID(s)+"'><status>bye</status></presence>"))
+	p.Outbound(ctx, s, coretest.Parse(t, "<presence type='unavailable' from='"+env.FullJID(s)+"'><status>bye</status></presence>"))
 	if got := coretest.Find(rec.Take(), "route", "type='unavailable'", "to='"+bob+"'", "urn:xmpp:delay"); len(got) != 1 {
 		t.Fatalf("unavailable %+v", got)
 	}
-	p.Probe(ctx, "alice", parse(t, "<presence type='probe' from='"+bob+"' to='alice@"+coretest.Host+"'/>"))
+	p.Probe(ctx, "alice", coretest.Parse(t, "<presence type='probe' from='"+bob+"' to='alice@"+coretest.Host+"'/>"))
 	got := rec.Take()
 	if len(got) != 1 || !strings.Contains(got[0].Raw, "type='unavailable'") || !strings.Contains(got[0].Raw, "<status>bye</status>") {
 		t.Fatalf("probe of unavailable user %+v", got)

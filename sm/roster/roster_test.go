@@ -15,19 +15,6 @@ import (
 	"github.com/kontalk/xmppd/sm/roster"
 )
 
-func parse(t testing.TB, s string) *core.Stanza {
-	t.Helper()
-	top, err := xml.ParseTop([]byte(s), xml.Scope{Default: "jabber:client"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := core.ParseStanza(top, "jabber:client")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
-
 type fixture struct {
 	t   *testing.T
 	env *core.Env
@@ -52,7 +39,7 @@ func (f *fixture) item(u, contact string) *store.Item {
 
 func (f *fixture) outbound(s *core.Session, typ, to string) []coretest.Sent {
 	f.t.Helper()
-	st := parse(f.t, "<presence from='"+f.env.FullJID(s)+"' to='"+to+"' type='"+typ+"'/>")
+	st := coretest.Parse(f.t, "<presence from='"+f.env.FullJID(s)+"' to='"+to+"' type='"+typ+"'/>")
 	if err := f.r.Outbound(coretest.Context(f.t), s, st); err != nil {
 		f.t.Fatal(err)
 	}
@@ -61,7 +48,7 @@ func (f *fixture) outbound(s *core.Session, typ, to string) []coretest.Sent {
 
 func (f *fixture) inbound(u, typ, from string) bool {
 	f.t.Helper()
-	st := parse(f.t, "<presence from='"+from+"' to='"+f.env.UserJID(u)+"' type='"+typ+"' id='x'/>")
+	st := coretest.Parse(f.t, "<presence from='"+from+"' to='"+f.env.UserJID(u)+"' type='"+typ+"' id='x'/>")
 	deliver, err := f.r.Inbound(coretest.Context(f.t), u, st, "")
 	if err != nil {
 		f.t.Fatal(err)
@@ -157,7 +144,7 @@ func TestRosterIQ(t *testing.T) {
 	es := coretest.Session(t, f.env, "erin", "phone")
 	ctx := coretest.Context(t)
 	iq := func(s string) (*xml.Element, error) {
-		st := parse(t, s)
+		st := coretest.Parse(t, s)
 		return f.r.HandleIQ(ctx, &core.IQ{Stanza: st, Payload: st.Payload(), Target: core.TargetSelf, User: "erin", Session: es})
 	}
 	if _, err := iq("<iq type='set' id='1'><query xmlns='jabber:iq:roster'><item jid='" + frank + "' name='Frank'><group>A</group><group>A</group></item></query></iq>"); err != nil {

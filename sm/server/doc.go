@@ -2,7 +2,8 @@
 // router as sm-<id>.H, binding H and sm.H with multi so the router keeps
 // each user's traffic on one instance, and hands every stanza to the
 // feature that handles it (sm/session, presence, roster, inbox,
-// blocking, lastactivity, disco, pubkey, version, rostermatch).
+// blocking, lastactivity, disco, pubkey, version, rostermatch, register,
+// accounts, push, multicast, network).
 //
 // A user's stanzas are handled in order by one of a fixed set of worker
 // goroutines (shards, chosen by the user's bare JID), each with a

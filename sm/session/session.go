@@ -22,7 +22,6 @@ import (
 const (
 	ReasonConflict  = "conflict"
 	ReasonUndefined = "undefined-condition"
-	ReasonShutdown  = "system-shutdown"
 	// ReasonGone ends a session whose c2s (or host) went away; it is
 	// sent between sm instances only.
 	ReasonGone = "gone"

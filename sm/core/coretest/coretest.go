@@ -14,7 +14,9 @@ import (
 
 	"github.com/kontalk/xmppd/pkg/envelope"
 	"github.com/kontalk/xmppd/pkg/store"
+	"github.com/kontalk/xmppd/pkg/stream"
 	"github.com/kontalk/xmppd/pkg/testkit"
+	"github.com/kontalk/xmppd/pkg/xml"
 	"github.com/kontalk/xmppd/sm/core"
 )
 
@@ -138,4 +140,18 @@ func Session(t testing.TB, env *core.Env, u, resource string) *core.Session {
 		t.Fatal(err)
 	}
 	return &core.Session{User: u, Resource: resource, Session: rec}
+}
+
+// Parse parses s, a stanza as a client sends it, or fails the test.
+func Parse(t testing.TB, s string) *core.Stanza {
+	t.Helper()
+	top, err := xml.ParseTop([]byte(s), xml.Scope{Default: stream.NSClient})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := core.ParseStanza(top, stream.NSClient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }

@@ -1,6 +1,7 @@
-package test
+package s2stest
 
 import (
+	_ "embed"
 	"fmt"
 	"net"
 	"os"
@@ -10,58 +11,66 @@ import (
 	"testing"
 
 	"github.com/kontalk/xmppd/pkg/testkit"
-	"github.com/kontalk/xmppd/s2s/s2stest"
 )
 
-// peerConfig describes a private XMPP server (Prosody, ejabberd) for a
+// Python is Debian's interpreter, which has python3-slixmpp; the python3
+// first on PATH may be another one without it.
+const Python = "/usr/bin/python3"
+
+// slixClient drives a user of another server (see the script's header).
+//
+//go:embed slix_client.py
+var slixClient []byte
+
+// PeerConfig describes a private XMPP server (Prosody, ejabberd) for a
 // test.
-type peerConfig struct {
+type PeerConfig struct {
 	Domain string
 	// Hosts maps the domains the server must reach to their IP
 	// addresses (a hosts file for its resolver: port 5269 is implied).
 	Hosts map[string]string
 	// Cert and CAFile give it TLS; without them it has none.
-	Cert   *s2stest.Cert
+	Cert   *Cert
 	CAFile string
 	// Users are its accounts and their passwords.
 	Users map[string]string
 	// DNS is the test's DNS server, for servers that resolve only with
 	// DNS.
-	DNS *s2stest.DNS
+	DNS *DNS
 }
 
-// remoteServer is another XMPP server running for a test.
-type remoteServer struct {
-	domain  string
-	proc    *testkit.Process
+// Remote is another XMPP server running for a test.
+type Remote struct {
+	Domain  string
+	Proc    *testkit.Process
 	S2SAddr string // ip:5269
 	C2SAddr string
-	// externalLog and dialbackLog start the lines the server logs when it
+	// ExternalLog and DialbackLog start the lines the server logs when it
 	// accepts our authentication by SASL EXTERNAL or by dialback.
-	externalLog, dialbackLog string
+	ExternalLog, DialbackLog string
 }
 
-// startProsody runs Prosody in the foreground with a configuration of
+// StartProsody runs Prosody in the foreground with a configuration of
 // the test's, listening on a loopback address of its own.
-func startProsody(t *testing.T, cfg peerConfig) *remoteServer {
+func StartProsody(t testing.TB, cfg PeerConfig) *Remote {
 	t.Helper()
 	bin, err := exec.LookPath("prosody")
 	if err != nil {
 		t.Fatalf("prosody not found (install the prosody package): %v", err)
 	}
 	dir := t.TempDir()
-	s2sAddr := s2stest.FreeLoopback(t)
+	s2sAddr := FreeLoopback(t)
 	ip, _, _ := net.SplitHostPort(s2sAddr)
 	c2sPort := testkit.FreePort(t)
-	p := &remoteServer{domain: cfg.Domain, S2SAddr: s2sAddr, C2SAddr: net.JoinHostPort(ip, fmt.Sprint(c2sPort)),
-		externalLog: "Accepting SASL EXTERNAL identity from", dialbackLog: "Incoming s2s connection"}
+	p := &Remote{Domain: cfg.Domain, S2SAddr: s2sAddr, C2SAddr: net.JoinHostPort(ip, fmt.Sprint(c2sPort)),
+		ExternalLog: "Accepting SASL EXTERNAL identity from", DialbackLog: "Incoming s2s connection"}
 
 	var hosts strings.Builder
 	for domain, addr := range cfg.Hosts {
 		fmt.Fprintf(&hosts, "%s %s\n", addr, domain)
 	}
 	hostsFile := filepath.Join(dir, "hosts")
-	writeFile(t, hostsFile, hosts.String())
+	WriteFile(t, hostsFile, hosts.String())
 
 	// Accounts of internal_plain: data/<host, escaped>/accounts/<user>.dat.
 	accounts := filepath.Join(dir, "data", strings.ReplaceAll(strings.ReplaceAll(cfg.Domain, ".", "%2e"), "-", "%2d"), "accounts")
@@ -69,7 +78,7 @@ func startProsody(t *testing.T, cfg peerConfig) *remoteServer {
 		t.Fatal(err)
 	}
 	for user, password := range cfg.Users {
-		writeFile(t, filepath.Join(accounts, user+".dat"), fmt.Sprintf("return {\n\t[\"password\"] = %q;\n};\n", password))
+		WriteFile(t, filepath.Join(accounts, user+".dat"), fmt.Sprintf("return {\n\t[\"password\"] = %q;\n};\n", password))
 	}
 
 	// Without a certificate Prosody still offers STARTTLS (and fails
@@ -111,39 +120,42 @@ VirtualHost %q
 %s`, filepath.Join(dir, "prosody.pid"), filepath.Join(dir, "data"), modules, c2sPort, ip, ip, hostsFile,
 		filepath.Join(dir, "certs"), tlsConfig, cfg.Domain, hostSSL)
 	confFile := filepath.Join(dir, "prosody.cfg.lua")
-	writeFile(t, confFile, conf)
-	p.proc = testkit.StartProcess(t, "prosody", bin, []string{"-F", "--config", confFile}, nil)
-	testkit.WaitDial(t, p.C2SAddr, s2stest.Timeout)
-	testkit.WaitDial(t, p.S2SAddr, s2stest.Timeout)
+	WriteFile(t, confFile, conf)
+	p.Proc = testkit.StartProcess(t, "prosody", bin, []string{"-F", "--config", confFile}, nil)
+	testkit.WaitDial(t, p.C2SAddr, Timeout)
+	testkit.WaitDial(t, p.S2SAddr, Timeout)
 	return p
 }
 
-func writeFile(t *testing.T, name, content string) {
+// WriteFile writes a file of a test or fails it.
+func WriteFile(t testing.TB, name, content string) {
 	t.Helper()
 	if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// xmppUser is a user of another server, driven through slixmpp.
-type xmppUser struct {
+// User is a user of another server, driven through slixmpp.
+type User struct {
 	proc    *testkit.Process
 	control net.Conn
 }
 
-// startUser logs jid in at server (host:port) with slixmpp.
-func startUser(t *testing.T, jid, password, server string) *xmppUser {
+// StartUser logs jid in at server (host:port) with slixmpp.
+func StartUser(t testing.TB, jid, password, server string) *User {
 	t.Helper()
-	if out, err := exec.Command(python, "-c", "import slixmpp").CombinedOutput(); err != nil {
-		t.Fatalf("%s cannot import slixmpp (install python3-slixmpp): %v\n%s", python, err, out)
+	if out, err := exec.Command(Python, "-c", "import slixmpp").CombinedOutput(); err != nil {
+		t.Fatalf("%s cannot import slixmpp (install python3-slixmpp): %v\n%s", Python, err, out)
 	}
+	script := filepath.Join(t.TempDir(), "slix_client.py")
+	WriteFile(t, script, string(slixClient))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	u := &xmppUser{proc: testkit.StartProcess(t, "slixmpp:"+jid, python,
-		[]string{"testdata/slix_client.py", jid, password, server, ln.Addr().String()}, nil)}
+	u := &User{proc: testkit.StartProcess(t, "slixmpp:"+jid, Python,
+		[]string{script, jid, password, server, ln.Addr().String()}, nil)}
 	accepted := make(chan net.Conn, 1)
 	go func() {
 		c, err := ln.Accept()
@@ -152,7 +164,7 @@ func startUser(t *testing.T, jid, password, server string) *xmppUser {
 		}
 		close(accepted)
 	}()
-	u.proc.WaitOutput("ready", s2stest.Timeout)
+	u.proc.WaitOutput("ready", Timeout)
 	u.control = <-accepted
 	if u.control == nil {
 		t.Fatal("the slixmpp client did not connect to its control socket")
@@ -161,22 +173,22 @@ func startUser(t *testing.T, jid, password, server string) *xmppUser {
 	return u
 }
 
-// send makes the user send a stanza.
-func (u *xmppUser) send(t *testing.T, stanza string) {
+// Send makes the user send a stanza.
+func (u *User) Send(t testing.TB, stanza string) {
 	t.Helper()
 	if _, err := fmt.Fprintln(u.control, stanza); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// expect waits until the user received a stanza containing every one of
+// Expect waits until the user received a stanza containing every one of
 // substrs (slixmpp writes attributes with double quotes).
-func (u *xmppUser) expect(t *testing.T, substrs ...string) string {
+func (u *User) Expect(t testing.TB, substrs ...string) string {
 	t.Helper()
 	var found string
-	testkit.Eventually(t, s2stest.Timeout, fmt.Sprintf("%s receives %q", u.proc.Name(), substrs), func() bool {
+	testkit.Eventually(t, Timeout, fmt.Sprintf("%s receives %q", u.proc.Name(), substrs), func() bool {
 		for _, line := range strings.Split(u.proc.Output(), "\n") {
-			if rest, ok := strings.CutPrefix(line, "recv "); ok && containsAll(rest, substrs) {
+			if rest, ok := strings.CutPrefix(line, "recv "); ok && ContainsAll(rest, substrs) {
 				found = rest
 				return true
 			}
@@ -184,13 +196,4 @@ func (u *xmppUser) expect(t *testing.T, substrs ...string) string {
 		return false
 	})
 	return found
-}
-
-func containsAll(s string, substrs []string) bool {
-	for _, sub := range substrs {
-		if !strings.Contains(s, sub) {
-			return false
-		}
-	}
-	return true
 }
