@@ -26,13 +26,23 @@ type host struct {
 	routerAddr      string
 	c2sAddr, c2sTLS string
 	procs           map[string]*testkit.Process
+	specs           map[string]procSpec // how each process was started, for restart
 	roots           *x509.CertPool
+}
+
+// procSpec is what a process was started with.
+type procSpec struct {
+	bin        string
+	args, env  []string // args include -admin
+	readyzAddr string
 }
 
 type hostOptions struct {
 	name  string         // host domain (default node1.kontalk.test)
 	redis *testkit.Redis // shared Redis (default: a private one)
 	sms   int            // sm instances (default 1)
+	// Extra flags for every sm and for c2s (faster sweeps and resends).
+	smArgs, c2sArgs []string
 }
 
 // startHost starts Redis (unless shared), router, resolver, sm and c2s.
@@ -44,7 +54,7 @@ func startHost(t *testing.T, o hostOptions) *host {
 	if o.sms == 0 {
 		o.sms = 1
 	}
-	h := &host{name: o.name, redis: o.redis, procs: map[string]*testkit.Process{}}
+	h := &host{name: o.name, redis: o.redis, procs: map[string]*testkit.Process{}, specs: map[string]procSpec{}}
 	if h.redis == nil {
 		h.redis = testkit.StartRedis(t, testkit.RedisOptions{AppendOnly: true})
 	}
@@ -60,12 +70,12 @@ func startHost(t *testing.T, o hostOptions) *host {
 	h.start(t, "router", env, "-listen", h.routerAddr)
 	h.start(t, "resolver", env, append(common, "-name", "resolver-1."+h.name, "-redis", h.redis.URL())...)
 	for i := 1; i <= o.sms; i++ {
-		h.start(t, fmt.Sprintf("sm-%d", i), env, append(common, "-name", fmt.Sprintf("sm-%d.%s", i, h.name),
-			"-redis", h.redis.URL(), "-server-key", serverKeyFile)...)
+		h.start(t, fmt.Sprintf("sm-%d", i), env, append(append(common, "-name", fmt.Sprintf("sm-%d.%s", i, h.name),
+			"-redis", h.redis.URL(), "-server-key", serverKeyFile), o.smArgs...)...)
 	}
 	h.c2sAddr, h.c2sTLS = testkit.FreeAddr(t), testkit.FreeAddr(t)
-	h.start(t, "c2s", env, append(common, "-name", "c2s-1."+h.name, "-listen", h.c2sAddr, "-listen-tls", h.c2sTLS,
-		"-tls-cert", certFile, "-tls-key", keyFile, "-server-key", serverPubFile)...)
+	h.start(t, "c2s", env, append(append(common, "-name", "c2s-1."+h.name, "-listen", h.c2sAddr, "-listen-tls", h.c2sTLS,
+		"-tls-cert", certFile, "-tls-key", keyFile, "-server-key", serverPubFile), o.c2sArgs...)...)
 	return h
 }
 
@@ -77,9 +87,26 @@ func (h *host) start(t *testing.T, name string, env []string, args ...string) {
 		bin = bins[name[:len(name)-2]] // sm-1 → sm
 	}
 	admin := testkit.FreeAddr(t)
-	p := testkit.StartProcess(t, name, bin, append(args, "-admin", admin), env)
-	testkit.WaitReady(t, "http://"+admin+"/readyz", timeout)
+	spec := procSpec{bin: bin, args: append(args[:len(args):len(args)], "-admin", admin), env: env, readyzAddr: admin}
+	h.specs[name] = spec
+	h.run(t, name, spec)
+}
+
+func (h *host) run(t *testing.T, name string, spec procSpec) {
+	t.Helper()
+	p := testkit.StartProcess(t, name, spec.bin, spec.args, spec.env)
+	testkit.WaitReady(t, "http://"+spec.readyzAddr+"/readyz", timeout)
 	h.procs[name] = p
+}
+
+// kill ends one process of the host with SIGKILL, as a crash would.
+func (h *host) kill(name string) { h.procs[name].Kill() }
+
+// restart starts a process killed with kill again, with the same flags
+// and admin address, and waits until it is ready.
+func (h *host) restart(t *testing.T, name string) {
+	t.Helper()
+	h.run(t, name, h.specs[name])
 }
 
 // user is a test user: an identity whose key the network certified.
@@ -102,13 +129,19 @@ func (h *host) login(t *testing.T, u *user, resource string) *xmppclient.Client 
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	c, err := xmppclient.Login(ctx, xmppclient.Config{
-		Addr: h.c2sAddr, Domain: network,
-		TLS: &tls.Config{RootCAs: h.roots, ServerName: network, Certificates: []tls.Certificate{u.Certificate}},
-	}, xmppclient.LoginOptions{Resource: resource, StreamManagement: true})
+	c, err := h.connect(ctx, u, resource)
 	if err != nil {
 		t.Fatalf("login %s: %v", u.JID, err)
 	}
 	t.Cleanup(func() { c.Abort() })
 	return c
+}
+
+// connect logs u in as login does, returning the error instead of failing
+// the test; the caller closes the connection.
+func (h *host) connect(ctx context.Context, u *user, resource string) (*xmppclient.Client, error) {
+	return xmppclient.Login(ctx, xmppclient.Config{
+		Addr: h.c2sAddr, Domain: network,
+		TLS: &tls.Config{RootCAs: h.roots, ServerName: network, Certificates: []tls.Certificate{u.Certificate}},
+	}, xmppclient.LoginOptions{Resource: resource, StreamManagement: true})
 }

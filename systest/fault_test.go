@@ -1,0 +1,355 @@
+package systest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kontalk/xmppd/pkg/xmppclient"
+)
+
+// window bounds the messages a client has sent without seeing them
+// acknowledged, as XEP-0198 clients bound their unacknowledged queue.
+const window = 48
+
+// ackWait is how long a client waits for an <a/> before it asks again.
+const ackWait = time.Second
+
+// outgoing is a message sent and not yet covered by the server's h.
+type outgoing struct {
+	conn int    // the connection it was last sent on
+	seq  uint32 // its XEP-0198 number on that connection
+	id   string
+	raw  []byte
+}
+
+// smClient is a real client that keeps what XEP-0198 asks of one: the
+// stanzas the server has not acknowledged, sent again on a new stream
+// when the old one dies. One goroutine (the test's) sends; a reader
+// goroutine per connection takes in messages, acknowledges them and
+// applies the server's acknowledgements.
+type smClient struct {
+	t        *testing.T
+	h        *host
+	u        *user
+	resource string
+
+	// Used by the sending goroutine only.
+	c    *xmppclient.Client
+	dead chan struct{} // closed when the current connection's reader ends
+	sent uint32        // stanzas sent on the current connection
+
+	mu        sync.Mutex
+	conn      int // number of the current connection
+	unacked   []outgoing
+	confirmed map[string]bool // ids the server acknowledged
+	received  map[string]int  // ids of the peer's messages → times received
+	changed   chan struct{}   // signalled when unacked or received change
+	peer      string          // the peer's bare JID
+	logins    int
+}
+
+func newSMClient(t *testing.T, h *host, u *user, resource string) *smClient {
+	c := &smClient{
+		t: t, h: h, u: u, resource: resource,
+		confirmed: map[string]bool{}, received: map[string]int{}, changed: make(chan struct{}, 1),
+	}
+	c.login(timeout)
+	t.Cleanup(func() {
+		c.c.Abort()
+		<-c.dead
+	})
+	return c
+}
+
+// login opens a new stream (retrying while the server is coming back),
+// sends initial presence, so that sm delivers what is stored, and sends
+// again every message not acknowledged on the old stream.
+func (c *smClient) login(within time.Duration) {
+	c.t.Helper()
+	deadline := time.Now().Add(within)
+	var lastErr error
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		cl, err := c.h.connect(ctx, c.u, c.resource)
+		cancel()
+		if err == nil {
+			c.c = cl
+			break
+		}
+		lastErr = err
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%s: login: %v", c.u.JID, lastErr)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	c.sent = 0
+	c.mu.Lock()
+	c.conn++
+	c.logins++
+	conn := c.conn
+	pending := append([]outgoing(nil), c.unacked...)
+	c.mu.Unlock()
+	c.dead = make(chan struct{})
+	go c.read(c.c, conn, c.dead)
+	c.sent++ // the presence is a stanza for XEP-0198 too
+	c.write([]byte("<presence/>"))
+	for _, o := range pending {
+		c.sendOn(o.id, o.raw)
+	}
+}
+
+// send sends a new message, remembered until the server acknowledges it.
+func (c *smClient) send(id, raw string) { c.sendOn(id, []byte(raw)) }
+
+func (c *smClient) sendOn(id string, raw []byte) {
+	c.sent++
+	c.mu.Lock()
+	o := outgoing{conn: c.conn, seq: c.sent, id: id, raw: raw}
+	replaced := false
+	for i := range c.unacked {
+		if c.unacked[i].id == id {
+			c.unacked[i] = o
+			replaced = true
+			break
+		}
+	}
+	if !replaced {
+		c.unacked = append(c.unacked, o)
+	}
+	c.mu.Unlock()
+	// A write error means the stream is dead; the reader sees it too, and
+	// the next wait logs in again.
+	c.write(raw)
+}
+
+func (c *smClient) write(raw []byte) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	_ = c.c.Send(ctx, raw)
+}
+
+// read runs for one connection: it records the peer's messages and
+// acknowledges each, and applies the server's <a h/>.
+func (c *smClient) read(cl *xmppclient.Client, conn int, dead chan struct{}) {
+	defer close(dead)
+	ctx := context.Background()
+	for {
+		el, err := cl.Next(ctx)
+		if err != nil {
+			return
+		}
+		switch {
+		case el.Local() == "message" && el.Attr("type") == "chat" && bare(el.Attr("from")) == c.peer:
+			c.mu.Lock()
+			c.received[el.Attr("id")]++
+			c.mu.Unlock()
+			c.signal()
+			if cl.Ack(ctx) != nil {
+				return
+			}
+		case el.Local() == "a" && el.Space == xmppclient.NSSM:
+			c.acked(conn, cl.Acked())
+		}
+	}
+}
+
+func bare(jid string) string {
+	for i := range len(jid) {
+		if jid[i] == '/' {
+			return jid[:i]
+		}
+	}
+	return jid
+}
+
+// acked drops the messages the server's h covers on connection conn.
+func (c *smClient) acked(conn int, h uint32) {
+	c.mu.Lock()
+	kept := c.unacked[:0]
+	for _, o := range c.unacked {
+		if o.conn == conn && o.seq <= h {
+			c.confirmed[o.id] = true
+			continue
+		}
+		kept = append(kept, o)
+	}
+	c.unacked = kept
+	c.mu.Unlock()
+	c.signal()
+}
+
+func (c *smClient) signal() {
+	select {
+	case c.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (c *smClient) unackedCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.unacked)
+}
+
+// waitWindow waits until at most n messages are unacknowledged, asking the
+// server for acknowledgements and logging in again when the stream dies.
+func (c *smClient) waitWindow(n int) {
+	c.t.Helper()
+	deadline := time.Now().Add(3 * timeout)
+	for c.unackedCount() > n {
+		select {
+		case <-c.dead:
+			c.t.Logf("%s: stream gone; logging in again", c.u.JID)
+			c.c.Abort()
+			c.login(timeout)
+			continue
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		_ = c.c.RequestAck(ctx)
+		cancel()
+		timer := time.NewTimer(ackWait)
+		select {
+		case <-c.changed:
+		case <-c.dead:
+		case <-timer.C:
+		}
+		timer.Stop()
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%s: %d messages unacknowledged for too long", c.u.JID, c.unackedCount())
+		}
+	}
+}
+
+// exchange has two clients write to each other, alternating, and runs
+// faults at points of the exchange.
+type exchange struct {
+	t    *testing.T
+	a, b *smClient
+	// faults run when the count of messages sent reaches their key.
+	faults map[int]func()
+}
+
+func newExchange(t *testing.T, h *host) *exchange {
+	alice, bob := newUser(t), newUser(t)
+	x := &exchange{t: t, a: newSMClient(t, h, alice, "phone"), b: newSMClient(t, h, bob, "laptop")}
+	x.a.peer, x.b.peer = bob.JID, alice.JID
+	return x
+}
+
+// run sends total messages; messages sent during an outage (between a
+// kill and its restart) do not wait for the window, so they pile up in
+// whatever is still running.
+func (x *exchange) run(total int, outage func(i int) bool) {
+	for i := range total {
+		if f := x.faults[i]; f != nil {
+			f()
+		}
+		from, to := x.a, x.b
+		if i%2 == 1 {
+			from, to = x.b, x.a
+		}
+		if !outage(i) {
+			from.waitWindow(window)
+		}
+		id := fmt.Sprintf("%s-%d", from.resource, i)
+		from.send(id, fmt.Sprintf("<message to='%s' id='%s' type='chat'><body>message %d</body></message>", to.u.JID, id, i))
+	}
+	x.a.waitWindow(0)
+	x.b.waitWindow(0)
+}
+
+// checkDelivered waits until every message a sender saw acknowledged has
+// reached its peer, and logs the counts.
+func (x *exchange) checkDelivered() {
+	t := x.t
+	for _, pair := range [][2]*smClient{{x.a, x.b}, {x.b, x.a}} {
+		from, to := pair[0], pair[1]
+		from.mu.Lock()
+		confirmed := make([]string, 0, len(from.confirmed))
+		for id := range from.confirmed {
+			confirmed = append(confirmed, id)
+		}
+		from.mu.Unlock()
+		var missing []string
+		deadline := time.Now().Add(3 * timeout)
+		for {
+			to.mu.Lock()
+			missing = missing[:0]
+			for _, id := range confirmed {
+				if to.received[id] == 0 {
+					missing = append(missing, id)
+				}
+			}
+			to.mu.Unlock()
+			if len(missing) == 0 || time.Now().After(deadline) {
+				break
+			}
+			// Waiting on the receiver's reader, and logging in again if
+			// its stream died, so that sm delivers what it stored.
+			timer := time.NewTimer(ackWait)
+			select {
+			case <-to.changed:
+			case <-timer.C:
+			case <-to.dead:
+				to.c.Abort()
+				to.login(timeout)
+			}
+			timer.Stop()
+		}
+		if len(missing) > 0 {
+			t.Fatalf("%d of %d acknowledged messages from %s never arrived, e.g. %v",
+				len(missing), len(confirmed), from.u.JID, missing[:min(len(missing), 20)])
+		}
+		to.mu.Lock()
+		delivered, dups := 0, 0
+		for _, n := range to.received {
+			delivered++
+			dups += n - 1
+		}
+		to.mu.Unlock()
+		t.Logf("%s → %s: %d acknowledged, %d delivered, %d duplicates; sender logged in %d times",
+			from.resource, to.resource, len(confirmed), delivered, dups, from.logins)
+	}
+}
+
+// TestFaults kills each process of a host in turn with SIGKILL (an sm
+// instance, the resolver, c2s, the router) and starts it again, while two
+// real clients exchange 2,000 messages through c2s: every message whose
+// sender got an XEP-0198 acknowledgement reaches the other client.
+func TestFaults(t *testing.T) {
+	h := startHost(t, hostOptions{
+		sms: 2,
+		smArgs: []string{"-sweep-every", "1s", "-redeliver-after", "3s", "-c2s-grace", "5s",
+			"-lease-every", "1s", "-lease-ttl", "3s"},
+		c2sArgs: []string{"-resend-interval", "2s"},
+	})
+	x := newExchange(t, h)
+	const total, outageLen = 2000, 20
+	victims := []string{"sm-1", "resolver", "c2s", "router"}
+	every := total / (len(victims) + 1)
+	x.faults = map[int]func(){}
+	for k, name := range victims {
+		at := every * (k + 1)
+		x.faults[at] = func() {
+			t.Logf("fault %d at message %d: kill -9 %s", k+1, at, name)
+			h.kill(name)
+		}
+		x.faults[at+outageLen] = func() {
+			t.Logf("restarting %s at message %d", name, at+outageLen)
+			h.restart(t, name)
+		}
+	}
+	x.run(total, func(i int) bool {
+		for k := range victims {
+			if at := every * (k + 1); i >= at && i < at+outageLen {
+				return true
+			}
+		}
+		return false
+	})
+	x.checkDelivered()
+}
