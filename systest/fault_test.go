@@ -3,10 +3,15 @@ package systest
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/kontalk/xmppd/pkg/testkit"
 	"github.com/kontalk/xmppd/pkg/xmppclient"
 )
 
@@ -224,35 +229,60 @@ func (c *smClient) waitWindow(n int) {
 	}
 }
 
-// exchange has two clients write to each other, alternating, and runs
-// faults at points of the exchange.
+// exchange has two clients write to each other, alternating, while
+// processes are killed and started again.
 type exchange struct {
 	t    *testing.T
 	a, b *smClient
-	// faults run when the count of messages sent reaches their key.
-	faults map[int]func()
+	// actions run when the count of messages sent reaches their key.
+	actions map[int]func()
+	// outages are the ranges of messages, [from, to), sent while a
+	// process is down: they do not wait for the window, so they pile up
+	// in whatever is still running.
+	outages [][2]int
 }
 
 func newExchange(t *testing.T, h *host) *exchange {
 	alice, bob := newUser(t), newUser(t)
-	x := &exchange{t: t, a: newSMClient(t, h, alice, "phone"), b: newSMClient(t, h, bob, "laptop")}
+	x := &exchange{t: t, a: newSMClient(t, h, alice, "phone"), b: newSMClient(t, h, bob, "laptop"), actions: map[int]func(){}}
 	x.a.peer, x.b.peer = bob.JID, alice.JID
 	return x
 }
 
-// run sends total messages; messages sent during an outage (between a
-// kill and its restart) do not wait for the window, so they pile up in
-// whatever is still running.
-func (x *exchange) run(total int, outage func(i int) bool) {
+// outage kills a process (kill) when message at is due and starts it
+// again (restart) n messages later.
+func (x *exchange) outage(name string, at, n int, kill, restart func()) {
+	x.actions[at] = func() {
+		x.t.Logf("kill -9 %s at message %d", name, at)
+		kill()
+	}
+	x.actions[at+n] = func() {
+		x.t.Logf("restarting %s at message %d", name, at+n)
+		restart()
+	}
+	x.outages = append(x.outages, [2]int{at, at + n})
+}
+
+func (x *exchange) down(i int) bool {
+	for _, o := range x.outages {
+		if i >= o[0] && i < o[1] {
+			return true
+		}
+	}
+	return false
+}
+
+// run sends total messages, then waits until each was acknowledged.
+func (x *exchange) run(total int) {
 	for i := range total {
-		if f := x.faults[i]; f != nil {
+		if f := x.actions[i]; f != nil {
 			f()
 		}
 		from, to := x.a, x.b
 		if i%2 == 1 {
 			from, to = x.b, x.a
 		}
-		if !outage(i) {
+		if !x.down(i) {
 			from.waitWindow(window)
 		}
 		id := fmt.Sprintf("%s-%d", from.resource, i)
@@ -316,40 +346,76 @@ func (x *exchange) checkDelivered() {
 	}
 }
 
+// faultOptions make sm sweep and c2s resend within seconds, not minutes.
+var faultOptions = hostOptions{
+	sms: 2,
+	smArgs: []string{"-sweep-every", "1s", "-redeliver-after", "3s", "-c2s-grace", "5s",
+		"-lease-every", "1s", "-lease-ttl", "3s"},
+	c2sArgs: []string{"-resend-interval", "2s"},
+}
+
 // TestFaults kills each process of a host in turn with SIGKILL (an sm
 // instance, the resolver, c2s, the router) and starts it again, while two
 // real clients exchange 2,000 messages through c2s: every message whose
 // sender got an XEP-0198 acknowledgement reaches the other client.
 func TestFaults(t *testing.T) {
-	h := startHost(t, hostOptions{
-		sms: 2,
-		smArgs: []string{"-sweep-every", "1s", "-redeliver-after", "3s", "-c2s-grace", "5s",
-			"-lease-every", "1s", "-lease-ttl", "3s"},
-		c2sArgs: []string{"-resend-interval", "2s"},
-	})
+	h := startHost(t, faultOptions)
 	x := newExchange(t, h)
 	const total, outageLen = 2000, 20
 	victims := []string{"sm-1", "resolver", "c2s", "router"}
 	every := total / (len(victims) + 1)
-	x.faults = map[int]func(){}
 	for k, name := range victims {
-		at := every * (k + 1)
-		x.faults[at] = func() {
-			t.Logf("fault %d at message %d: kill -9 %s", k+1, at, name)
-			h.kill(name)
+		x.outage(name, every*(k+1), outageLen, func() { h.kill(name) }, func() { h.restart(t, name) })
+	}
+	x.run(total)
+	x.checkDelivered()
+}
+
+// TestRedisRestartRealClients kills Redis with SIGKILL during an exchange
+// of 600 messages and starts it again from its append-only file: every
+// acknowledged message is delivered.
+func TestRedisRestartRealClients(t *testing.T) {
+	h := startHost(t, faultOptions)
+	x := newExchange(t, h)
+	x.outage("redis", 300, 20, h.redis.Kill, func() {
+		// The messages sent since the kill have reached sm and wait
+		// for Redis.
+		testkit.Eventually(t, timeout, "sm notices Redis is away", func() bool {
+			var n float64
+			for _, sm := range []string{"sm-1", "sm-2"} {
+				n += h.metric(t, sm, "kontalk_sm_redis_retries_total") + h.metric(t, sm, "kontalk_sm_redis_errors_total")
+			}
+			return n > 0
+		})
+		h.redis.Restart()
+	})
+	x.run(600)
+	x.checkDelivered()
+}
+
+// metric sums the samples of the counter name (any labels) that process
+// proc of the host exports.
+func (h *host) metric(t *testing.T, proc, name string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + h.specs[proc].admin + "/metrics")
+	if err != nil {
+		t.Fatalf("%s metrics: %v", proc, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s metrics: %v", proc, err)
+	}
+	var sum float64
+	for line := range strings.Lines(string(body)) {
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '{') {
+			continue
 		}
-		x.faults[at+outageLen] = func() {
-			t.Logf("restarting %s at message %d", name, at+outageLen)
-			h.restart(t, name)
+		fields := strings.Fields(rest)
+		if v, err := strconv.ParseFloat(fields[len(fields)-1], 64); err == nil {
+			sum += v
 		}
 	}
-	x.run(total, func(i int) bool {
-		for k := range victims {
-			if at := every * (k + 1); i >= at && i < at+outageLen {
-				return true
-			}
-		}
-		return false
-	})
-	x.checkDelivered()
+	return sum
 }

@@ -32,9 +32,9 @@ type host struct {
 
 // procSpec is what a process was started with.
 type procSpec struct {
-	bin        string
-	args, env  []string // args include -admin
-	readyzAddr string
+	bin       string
+	args, env []string // args include -admin
+	admin     string
 }
 
 type hostOptions struct {
@@ -43,9 +43,12 @@ type hostOptions struct {
 	sms   int            // sm instances (default 1)
 	// Extra flags for every sm and for c2s (faster sweeps and resends).
 	smArgs, c2sArgs []string
+	// s2s is the address of the host's s2s listener; empty: no s2s.
+	s2s string
 }
 
-// startHost starts Redis (unless shared), router, resolver, sm and c2s.
+// startHost starts Redis (unless shared), router, resolver, sm, c2s and,
+// if asked, s2s.
 func startHost(t *testing.T, o hostOptions) *host {
 	t.Helper()
 	if o.name == "" {
@@ -76,6 +79,14 @@ func startHost(t *testing.T, o hostOptions) *host {
 	h.c2sAddr, h.c2sTLS = testkit.FreeAddr(t), testkit.FreeAddr(t)
 	h.start(t, "c2s", env, append(append(common, "-name", "c2s-1."+h.name, "-listen", h.c2sAddr, "-listen-tls", h.c2sTLS,
 		"-tls-cert", certFile, "-tls-key", keyFile, "-server-key", serverPubFile), o.c2sArgs...)...)
+	if o.s2s != "" {
+		// Every host of the network shares the server key, as in the
+		// docker-compose cluster: it authenticates the hosts to each other.
+		h.start(t, "s2s", append(env, "KONTALK_DIALBACK_SECRET=systest-dialback"), append(common, "-name", "s2s."+h.name,
+			"-listen", o.s2s, "-server-key", serverKeyFile, "-redis", h.redis.URL(), "-hosts-refresh", "100ms",
+			// No federation here: no certificate for it.
+			"-require-tls=false")...)
+	}
 	return h
 }
 
@@ -87,7 +98,7 @@ func (h *host) start(t *testing.T, name string, env []string, args ...string) {
 		bin = bins[name[:len(name)-2]] // sm-1 → sm
 	}
 	admin := testkit.FreeAddr(t)
-	spec := procSpec{bin: bin, args: append(args[:len(args):len(args)], "-admin", admin), env: env, readyzAddr: admin}
+	spec := procSpec{bin: bin, args: append(args[:len(args):len(args)], "-admin", admin), env: env, admin: admin}
 	h.specs[name] = spec
 	h.run(t, name, spec)
 }
@@ -95,7 +106,7 @@ func (h *host) start(t *testing.T, name string, env []string, args ...string) {
 func (h *host) run(t *testing.T, name string, spec procSpec) {
 	t.Helper()
 	p := testkit.StartProcess(t, name, spec.bin, spec.args, spec.env)
-	testkit.WaitReady(t, "http://"+spec.readyzAddr+"/readyz", timeout)
+	testkit.WaitReady(t, "http://"+spec.admin+"/readyz", timeout)
 	h.procs[name] = p
 }
 
