@@ -42,9 +42,12 @@ type smClient struct {
 	resource string
 
 	// Used by the sending goroutine only.
-	c    *xmppclient.Client
-	dead chan struct{} // closed when the current connection's reader ends
-	sent uint32        // stanzas sent on the current connection
+	c      *xmppclient.Client
+	dead   chan struct{} // closed when the current connection's reader ends
+	sent   uint32        // stanzas sent on the current connection
+	logins int
+
+	peer string // the bare JID whose messages are counted
 
 	mu        sync.Mutex
 	conn      int // number of the current connection
@@ -52,13 +55,12 @@ type smClient struct {
 	confirmed map[string]bool // ids the server acknowledged
 	received  map[string]int  // ids of the peer's messages → times received
 	changed   chan struct{}   // signalled when unacked or received change
-	peer      string          // the peer's bare JID
-	logins    int
 }
 
-func newSMClient(t *testing.T, h *host, u *user, resource string) *smClient {
+// newSMClient logs u in; it takes messages from peer (a bare JID).
+func newSMClient(t *testing.T, h *host, u *user, resource, peer string) *smClient {
 	c := &smClient{
-		t: t, h: h, u: u, resource: resource,
+		t: t, h: h, u: u, resource: resource, peer: peer,
 		confirmed: map[string]bool{}, received: map[string]int{}, changed: make(chan struct{}, 1),
 	}
 	c.login(timeout)
@@ -90,46 +92,39 @@ func (c *smClient) login(within time.Duration) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	c.sent = 0
+	// The presence is stanza 1 of the new stream; the messages sent
+	// again are numbered after it.
+	c.sent = 1
+	c.logins++
 	c.mu.Lock()
 	c.conn++
-	c.logins++
 	conn := c.conn
-	pending := append([]outgoing(nil), c.unacked...)
+	again := make([][]byte, 0, len(c.unacked))
+	for i := range c.unacked {
+		c.sent++
+		c.unacked[i].conn, c.unacked[i].seq = conn, c.sent
+		again = append(again, c.unacked[i].raw)
+	}
 	c.mu.Unlock()
 	c.dead = make(chan struct{})
 	go c.read(c.c, conn, c.dead)
-	c.sent++ // the presence is a stanza for XEP-0198 too
 	c.write([]byte("<presence/>"))
-	for _, o := range pending {
-		c.sendOn(o.id, o.raw)
+	for _, raw := range again {
+		c.write(raw)
 	}
 }
 
 // send sends a new message, remembered until the server acknowledges it.
-func (c *smClient) send(id, raw string) { c.sendOn(id, []byte(raw)) }
-
-func (c *smClient) sendOn(id string, raw []byte) {
+func (c *smClient) send(id, raw string) {
 	c.sent++
 	c.mu.Lock()
-	o := outgoing{conn: c.conn, seq: c.sent, id: id, raw: raw}
-	replaced := false
-	for i := range c.unacked {
-		if c.unacked[i].id == id {
-			c.unacked[i] = o
-			replaced = true
-			break
-		}
-	}
-	if !replaced {
-		c.unacked = append(c.unacked, o)
-	}
+	c.unacked = append(c.unacked, outgoing{conn: c.conn, seq: c.sent, id: id, raw: []byte(raw)})
 	c.mu.Unlock()
-	// A write error means the stream is dead; the reader sees it too, and
-	// the next wait logs in again.
-	c.write(raw)
+	c.write([]byte(raw))
 }
 
+// write sends a stanza. A write error means the stream is dead: the
+// reader sees it too, and the next wait logs in again.
 func (c *smClient) write(raw []byte) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -162,12 +157,8 @@ func (c *smClient) read(cl *xmppclient.Client, conn int, dead chan struct{}) {
 }
 
 func bare(jid string) string {
-	for i := range len(jid) {
-		if jid[i] == '/' {
-			return jid[:i]
-		}
-	}
-	return jid
+	b, _, _ := strings.Cut(jid, "/")
+	return b
 }
 
 // acked drops the messages the server's h covers on connection conn.
@@ -244,9 +235,10 @@ type exchange struct {
 
 func newExchange(t *testing.T, h *host) *exchange {
 	alice, bob := newUser(t), newUser(t)
-	x := &exchange{t: t, a: newSMClient(t, h, alice, "phone"), b: newSMClient(t, h, bob, "laptop"), actions: map[int]func(){}}
-	x.a.peer, x.b.peer = bob.JID, alice.JID
-	return x
+	return &exchange{
+		t: t, a: newSMClient(t, h, alice, "phone", bob.JID), b: newSMClient(t, h, bob, "laptop", alice.JID),
+		actions: map[int]func(){},
+	}
 }
 
 // outage kills a process (kill) when message at is due and starts it
