@@ -57,7 +57,7 @@ func startHost(t *testing.T, o hostOptions) *host {
 	if o.sms == 0 {
 		o.sms = 1
 	}
-	h := &host{name: o.name, redis: o.redis, procs: map[string]*testkit.Process{}, specs: map[string]procSpec{}}
+	h := newHost(o.name, o.redis)
 	if h.redis == nil {
 		h.redis = testkit.StartRedis(t, testkit.RedisOptions{AppendOnly: true})
 	}
@@ -88,6 +88,10 @@ func startHost(t *testing.T, o hostOptions) *host {
 			"-require-tls=false")...)
 	}
 	return h
+}
+
+func newHost(name string, redis *testkit.Redis) *host {
+	return &host{name: name, redis: redis, procs: map[string]*testkit.Process{}, specs: map[string]procSpec{}}
 }
 
 // start runs one process of the host and waits until it is ready.

@@ -52,7 +52,7 @@ type regHost struct {
 // registration and push, and c2s.
 func startRegHost(t *testing.T, smArgs ...string) *regHost {
 	t.Helper()
-	h := &host{name: "node1." + network, procs: map[string]*testkit.Process{}}
+	h := newHost("node1."+network, nil)
 	h.redis = testkit.StartRedis(t, testkit.RedisOptions{})
 	certFile, keyFile, roots, err := clienttest.WriteServerCertificate(t.TempDir(), "server", network)
 	if err != nil {
