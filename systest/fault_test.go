@@ -19,6 +19,9 @@ import (
 // acknowledged, as XEP-0198 clients bound their unacknowledged queue.
 const window = 48
 
+// burstLen is how many messages are in flight when a process is killed.
+const burstLen = 16
+
 // ackWait is how long a client waits for an <a/> before it asks again.
 const ackWait = time.Second
 
@@ -55,13 +58,14 @@ type smClient struct {
 	confirmed map[string]bool // ids the server acknowledged
 	received  map[string]int  // ids of the peer's messages → times received
 	changed   chan struct{}   // signalled when unacked or received change
+	acks      chan struct{}   // signalled when an <a/> arrives
 }
 
 // newSMClient logs u in; it takes messages from peer (a bare JID).
 func newSMClient(t *testing.T, h *host, u *user, resource, peer string) *smClient {
 	c := &smClient{
 		t: t, h: h, u: u, resource: resource, peer: peer,
-		confirmed: map[string]bool{}, received: map[string]int{}, changed: make(chan struct{}, 1),
+		confirmed: map[string]bool{}, received: map[string]int{}, changed: make(chan struct{}, 1), acks: make(chan struct{}, 1),
 	}
 	c.login(timeout)
 	t.Cleanup(func() {
@@ -175,6 +179,10 @@ func (c *smClient) acked(conn int, h uint32) {
 	c.unacked = kept
 	c.mu.Unlock()
 	c.signal()
+	select {
+	case c.acks <- struct{}{}:
+	default:
+	}
 }
 
 func (c *smClient) signal() {
@@ -182,6 +190,32 @@ func (c *smClient) signal() {
 	case c.changed <- struct{}{}:
 	default:
 	}
+}
+
+// burst sends n messages to the peer at once, asks for an
+// acknowledgement, and waits (a little) until one comes.
+func (c *smClient) burst(n int, tag string) {
+	select {
+	case <-c.acks: // an earlier one
+	default:
+	}
+	for k := range n {
+		id := fmt.Sprintf("%s-%s-%d", c.resource, tag, k)
+		c.send(id, chat(c.peer, id, tag))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	_ = c.c.RequestAck(ctx)
+	timer := time.NewTimer(ackWait)
+	defer timer.Stop()
+	select {
+	case <-c.acks:
+	case <-timer.C:
+	}
+}
+
+func chat(to, id, body string) string {
+	return fmt.Sprintf("<message to='%s' id='%s' type='chat'><body>%s</body></message>", to, id, body)
 }
 
 func (c *smClient) unackedCount() int {
@@ -245,6 +279,10 @@ func newExchange(t *testing.T, h *host) *exchange {
 // again (restart) n messages later.
 func (x *exchange) outage(name string, at, n int, kill, restart func()) {
 	x.actions[at] = func() {
+		// Strike with messages in flight, as soon as the server
+		// acknowledged some of them: a server that acknowledged what it
+		// had not stored loses it here.
+		x.a.burst(burstLen, fmt.Sprintf("burst%d", at))
 		x.t.Logf("kill -9 %s at message %d", name, at)
 		kill()
 	}
@@ -278,7 +316,7 @@ func (x *exchange) run(total int) {
 			from.waitWindow(window)
 		}
 		id := fmt.Sprintf("%s-%d", from.resource, i)
-		from.send(id, fmt.Sprintf("<message to='%s' id='%s' type='chat'><body>message %d</body></message>", to.u.JID, id, i))
+		from.send(id, chat(to.u.JID, id, fmt.Sprintf("message %d", i)))
 	}
 	x.a.waitWindow(0)
 	x.b.waitWindow(0)
