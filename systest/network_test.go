@@ -5,9 +5,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/kontalk/xmppd/pkg/store"
 	"github.com/kontalk/xmppd/pkg/testkit"
 	"github.com/kontalk/xmppd/pkg/xmppclient"
 	"github.com/kontalk/xmppd/pkg/xmppclient/clienttest"
@@ -43,8 +45,8 @@ type hostOptions struct {
 	sms   int            // sm instances (default 1)
 	// Extra flags for every sm and for c2s (faster sweeps and resends).
 	smArgs, c2sArgs []string
-	// s2s is the address of the host's s2s listener; empty: no s2s.
-	s2s string
+	// s2s starts an s2s process, listed in the network directory.
+	s2s bool
 }
 
 // startHost starts Redis (unless shared), router, resolver, sm, c2s and,
@@ -71,6 +73,9 @@ func startHost(t *testing.T, o hostOptions) *host {
 	env := []string{"KONTALK_SECRET=" + secret, "KONTALK_LOG_FORMAT=console"}
 	common := []string{"-host", h.name, "-network", network, "-router", h.routerAddr}
 	h.start(t, "router", env, "-listen", h.routerAddr)
+	if o.s2s {
+		h.startS2S(t, env, common)
+	}
 	h.start(t, "resolver", env, append(common, "-name", "resolver-1."+h.name, "-redis", h.redis.URL())...)
 	for i := 1; i <= o.sms; i++ {
 		h.start(t, fmt.Sprintf("sm-%d", i), env, append(append(common, "-name", fmt.Sprintf("sm-%d.%s", i, h.name),
@@ -79,15 +84,33 @@ func startHost(t *testing.T, o hostOptions) *host {
 	h.c2sAddr, h.c2sTLS = testkit.FreeAddr(t), testkit.FreeAddr(t)
 	h.start(t, "c2s", env, append(append(common, "-name", "c2s-1."+h.name, "-listen", h.c2sAddr, "-listen-tls", h.c2sTLS,
 		"-tls-cert", certFile, "-tls-key", keyFile, "-server-key", serverPubFile), o.c2sArgs...)...)
-	if o.s2s != "" {
-		// Every host of the network shares the server key, as in the
-		// docker-compose cluster: it authenticates the hosts to each other.
-		h.start(t, "s2s", append(env, "KONTALK_DIALBACK_SECRET=systest-dialback"), append(common, "-name", "s2s."+h.name,
-			"-listen", o.s2s, "-server-key", serverKeyFile, "-redis", h.redis.URL(), "-hosts-refresh", "100ms",
-			// No federation here: no certificate for it.
-			"-require-tls=false")...)
-	}
 	return h
+}
+
+// startS2S lists the host in the network directory with the address of
+// its s2s listener, and starts s2s there. Every host of the network
+// shares the server key, as in the docker-compose cluster: it
+// authenticates the hosts to each other.
+func (h *host) startS2S(t *testing.T, env, common []string) {
+	t.Helper()
+	st, err := store.Open(store.Options{URL: h.redis.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	// The port stays free until s2s binds it: nothing else of this test
+	// picks a port in between.
+	addr := testkit.FreeAddr(t)
+	// The operator's entry: sm keeps it and renews the lease.
+	if _, err := st.Hosts.Register(context.Background(), h.name, store.Host{
+		Fingerprint: serverKey.Fingerprint(), Addr: addr, Enabled: true,
+	}); err != nil {
+		t.Fatalf("register %s: %v", h.name, err)
+	}
+	h.start(t, "s2s", append(env, "KONTALK_DIALBACK_SECRET=systest-dialback"), append(common, "-name", "s2s."+h.name,
+		"-listen", addr, "-server-key", serverKeyFile, "-redis", h.redis.URL(), "-hosts-refresh", "100ms",
+		// No federation here: no certificate for it.
+		"-require-tls=false")...)
 }
 
 func newHost(name string, redis *testkit.Redis) *host {
@@ -109,7 +132,11 @@ func (h *host) start(t *testing.T, name string, env []string, args ...string) {
 
 func (h *host) run(t *testing.T, name string, spec procSpec) {
 	t.Helper()
-	p := testkit.StartProcess(t, name, spec.bin, spec.args, spec.env)
+	label := name
+	if first, _, _ := strings.Cut(h.name, "."); first != "node1" {
+		label += "@" + first // tests with several hosts: whose log line
+	}
+	p := testkit.StartProcess(t, label, spec.bin, spec.args, spec.env)
 	testkit.WaitReady(t, "http://"+spec.admin+"/readyz", timeout)
 	h.procs[name] = p
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/kontalk/xmppd/pkg/store"
 	"github.com/kontalk/xmppd/pkg/testkit"
 	"github.com/kontalk/xmppd/pkg/xml"
 	"github.com/kontalk/xmppd/pkg/xmppclient"
@@ -35,25 +34,8 @@ func waitStored(t *testing.T, c *xmppclient.Client) {
 // offline is stored, and he gets it when he logs in on P.
 func TestTwoHosts(t *testing.T) {
 	rds := testkit.StartRedis(t, testkit.RedisOptions{AppendOnly: true})
-	names := []string{"p." + network, "q." + network}
-	addrs := map[string]string{}
-	st, err := store.Open(store.Options{URL: rds.URL()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	// The operator lists the hosts with their s2s addresses; sm keeps
-	// the entries and renews the leases.
-	for _, name := range names {
-		addrs[name] = testkit.FreeAddr(t)
-		if _, err := st.Hosts.Register(context.Background(), name, store.Host{
-			Fingerprint: serverKey.Fingerprint(), Addr: addrs[name], Enabled: true,
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	p := startHost(t, hostOptions{name: names[0], redis: rds, s2s: addrs[names[0]]})
-	q := startHost(t, hostOptions{name: names[1], redis: rds, s2s: addrs[names[1]]})
+	p := startHost(t, hostOptions{name: "p." + network, redis: rds, s2s: true})
+	q := startHost(t, hostOptions{name: "q." + network, redis: rds, s2s: true})
 
 	alice, bob := newUser(t), newUser(t)
 	a := p.login(t, alice, "phone")
