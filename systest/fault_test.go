@@ -267,10 +267,11 @@ type exchange struct {
 	outages [][2]int
 }
 
-func newExchange(t *testing.T, h *host) *exchange {
+// newExchange logs Alice in on host ha and Bob on hb.
+func newExchange(t *testing.T, ha, hb *host) *exchange {
 	alice, bob := newUser(t), newUser(t)
 	return &exchange{
-		t: t, a: newSMClient(t, h, alice, "phone", bob.JID), b: newSMClient(t, h, bob, "laptop", alice.JID),
+		t: t, a: newSMClient(t, ha, alice, "phone", bob.JID), b: newSMClient(t, hb, bob, "laptop", alice.JID),
 		actions: map[int]func(){},
 	}
 }
@@ -390,7 +391,7 @@ var faultOptions = hostOptions{
 // sender got an XEP-0198 acknowledgement reaches the other client.
 func TestFaults(t *testing.T) {
 	h := startHost(t, faultOptions)
-	x := newExchange(t, h)
+	x := newExchange(t, h, h)
 	const total, outageLen = 2000, 20
 	victims := []string{"sm-1", "resolver", "c2s", "router"}
 	every := total / (len(victims) + 1)
@@ -406,7 +407,7 @@ func TestFaults(t *testing.T) {
 // acknowledged message is delivered.
 func TestRedisRestartRealClients(t *testing.T) {
 	h := startHost(t, faultOptions)
-	x := newExchange(t, h)
+	x := newExchange(t, h, h)
 	x.outage("redis", 300, 20, h.redis.Kill, func() {
 		// The messages sent since the kill have reached sm and wait
 		// for Redis.

@@ -77,3 +77,22 @@ func TestTwoHosts(t *testing.T) {
 		t.Errorf("stored message without a delay stamp: %s", got)
 	}
 }
+
+// Alice on P and Bob on Q exchange 600 messages while P's s2s, and then
+// Q's, are killed with SIGKILL and started again: every acknowledged
+// message crosses once the link is back.
+func TestTwoHostsS2SRestart(t *testing.T) {
+	rds := testkit.StartRedis(t, testkit.RedisOptions{AppendOnly: true})
+	o := faultOptions
+	o.redis, o.s2s, o.sms = rds, true, 1
+	o.name = "p." + network
+	p := startHost(t, o)
+	o.name = "q." + network
+	q := startHost(t, o)
+	x := newExchange(t, p, q)
+	for i, h := range []*host{p, q} {
+		x.outage("s2s of "+h.name, 200*(i+1), 20, func() { h.kill("s2s") }, func() { h.restart(t, "s2s") })
+	}
+	x.run(600)
+	x.checkDelivered()
+}
