@@ -8,22 +8,12 @@ import (
 	"github.com/kontalk/xmppd/s2s/s2stest"
 )
 
-// startS2S starts the host's s2s, listening on addr; args add to the
-// flags every s2s of a host needs.
-func (h *host) startS2S(t *testing.T, addr string, args ...string) {
-	t.Helper()
-	env := []string{"KONTALK_SECRET=" + secret, "KONTALK_DIALBACK_SECRET=systest-dialback", "KONTALK_LOG_FORMAT=console"}
-	h.start(t, "s2s", env, append([]string{"-listen", addr, "-router", h.routerAddr, "-network", network,
-		"-host", h.name, "-server-key", serverKeyFile}, args...)...)
-}
-
 // A Kontalk user, logged in through the real c2s, and a user of a real
 // Prosody exchange messages and presence subscriptions in both
 // directions, over TLS with certificates of a test CA: every stanza
 // crosses c2s, sm, router, resolver and s2s on our side.
 func TestFederationWithProsody(t *testing.T) {
 	const domain = "prosody.test"
-	h := startHost(t, hostOptions{})
 	ourAddr := s2stest.FreeLoopback(t)
 	ourIP, _, _ := net.SplitHostPort(ourAddr)
 	dns := s2stest.StartDNS(t)
@@ -35,7 +25,8 @@ func TestFederationWithProsody(t *testing.T) {
 	dns.SetSRV("_xmpp-server._tcp."+domain, s2stest.SRV{Target: "xmpp." + domain, Port: uint16(port)})
 	dns.SetA("xmpp."+domain, remoteIP)
 	cert := ca.Issue(network)
-	h.startS2S(t, ourAddr, "-tls-cert", cert.CertFile, "-tls-key", cert.KeyFile, "-ca-file", ca.File, "-dns", dns.Addr())
+	h := startHost(t, hostOptions{s2s: true, s2sAddr: ourAddr,
+		s2sArgs: []string{"-tls-cert", cert.CertFile, "-tls-key", cert.KeyFile, "-ca-file", ca.File, "-dns", dns.Addr()}})
 
 	alice := newUser(t)
 	a := h.login(t, alice, "phone")

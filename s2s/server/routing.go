@@ -109,6 +109,14 @@ func (s *Server) routeOut(top *xml.Top) {
 		s.bounce(top, stanza.Errorf(stanza.ServiceUnavailable, "%s is served on this host, but not available now", to))
 		return
 	}
+	if s.dir.ready() != nil {
+		// Until the directory is read, a host of the network looks like
+		// a federated server: its stanzas would leave for the federation
+		// with their from rewritten.
+		s.bounce(top, &stanza.Error{Type: stanza.Wait, Condition: stanza.ServiceUnavailable,
+			Text: "the network directory has not been read yet"})
+		return
+	}
 	if h, ok := s.networkHostOf(to); ok {
 		if !h.Up {
 			s.bounce(top, stanza.Errorf(stanza.RemoteServerNotFound, "host %s of the network is down", h.Name))

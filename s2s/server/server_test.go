@@ -238,6 +238,26 @@ func TestFederationInProcess(t *testing.T) {
 	})
 }
 
+// Until s2s has read the network directory it cannot tell another host
+// of the network from a federated server, so it bounces what it is handed
+// (for the sender to try again) instead of sending it to the federation.
+func TestDirectoryNotReadYet(t *testing.T) {
+	router := startRouter(t)
+	s := runServer(t, Options{AllowPlaintext: true, DialbackSecret: "shared", Router: router,
+		Network: "n.example", Host: "p.n.example", ConnectTimeout: time.Second,
+		// Nobody answers at either address: the directory is never read,
+		// and a federated link to q.n.example cannot be set up.
+		RedisURL: "redis://" + testkit.FreeAddr(t) + "/0",
+		Peers:    map[string]string{"q.n.example": testkit.FreeAddr(t)}})
+	testkit.Eventually(t, timeout, "s2s bound at the router", s.router.Connected)
+	resolver := startStub(t, router, "resolver-1.p.n.example", component.Bind{Name: "n.example"})
+	resolver.send(t, "<message from='alice@n.example/phone' to='bob@q.n.example' id='early' type='chat'><body>x</body></message>")
+	resolver.expect(t, "id='early'", "type='error'", "service-unavailable", "network directory")
+	if n := len(s.Connz().Out); n != 0 {
+		t.Errorf("%d outbound links while the directory was unread", n)
+	}
+}
+
 // FuzzInboundStream feeds arbitrary bytes to an inbound stream after a
 // valid header: the server answers or closes, never crashes, and keeps
 // accepting streams.
