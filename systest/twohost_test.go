@@ -10,6 +10,11 @@ import (
 	"github.com/kontalk/xmppd/pkg/xmppclient"
 )
 
+// networkOnlyS2S are the s2s flags of hosts without federation: no TLS
+// certificate is needed, since links inside the network authenticate
+// with the server key.
+var networkOnlyS2S = []string{"-require-tls=false"}
+
 // waitStored asks the server for an XEP-0198 acknowledgement and waits
 // until it covers every stanza c sent: messages to users of the network
 // are then in their inboxes.
@@ -34,10 +39,8 @@ func waitStored(t *testing.T, c *xmppclient.Client) {
 // offline is stored, and he gets it when he logs in on P.
 func TestTwoHosts(t *testing.T) {
 	rds := testkit.StartRedis(t, testkit.RedisOptions{AppendOnly: true})
-	// No federation here, hence no certificate: links inside the network
-	// authenticate with the server key.
-	p := startHost(t, hostOptions{name: "p." + network, redis: rds, s2s: true, s2sArgs: []string{"-require-tls=false"}})
-	q := startHost(t, hostOptions{name: "q." + network, redis: rds, s2s: true, s2sArgs: []string{"-require-tls=false"}})
+	p := startHost(t, hostOptions{name: "p." + network, redis: rds, s2s: true, s2sArgs: networkOnlyS2S})
+	q := startHost(t, hostOptions{name: "q." + network, redis: rds, s2s: true, s2sArgs: networkOnlyS2S})
 
 	alice, bob := newUser(t), newUser(t)
 	a := p.login(t, alice, "phone")
@@ -86,7 +89,7 @@ func TestTwoHosts(t *testing.T) {
 func TestTwoHostsS2SRestart(t *testing.T) {
 	rds := testkit.StartRedis(t, testkit.RedisOptions{AppendOnly: true})
 	o := faultOptions
-	o.redis, o.s2s, o.sms = rds, true, 1
+	o.redis, o.s2s, o.s2sArgs, o.sms = rds, true, networkOnlyS2S, 1
 	o.name = "p." + network
 	p := startHost(t, o)
 	o.name = "q." + network
