@@ -157,7 +157,7 @@ type Options struct {
 func Start(ctx context.Context, name string, o Options) (Server, error) {
 	switch name {
 	case "kontalk":
-		return StartKontalk(ctx, KontalkOptions{BinDir: o.BinDir, PortOffset: o.PortOffset, Profiling: o.Profiling})
+		return StartKontalk(ctx, KontalkOptions(o))
 	case "prosody":
 		return StartProsody(ctx, 5222+o.PortOffset)
 	case "ejabberd":

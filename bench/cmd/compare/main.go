@@ -134,7 +134,9 @@ func measure(ctx context.Context, o options, name string, rates []float64) (*ser
 		}
 		return srv, err
 	}
-	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "compare: %s: "+format+"\n", append([]any{name}, args...)...) }
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, "compare: %s: "+format+"\n", append([]any{name}, args...)...)
+	}
 
 	messages := load.Scenario{Users: o.users, LoginRate: o.loginRate, Concurrency: o.concurrency, Drain: 5 * time.Second, Settle: time.Second}
 
