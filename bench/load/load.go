@@ -8,7 +8,6 @@ package load
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -260,7 +259,7 @@ func (s *Session) Messages(ctx context.Context, name string, interval, duration,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.send(runCtx, p, i, cl, interval)
+			s.send(ctx, runCtx, p, i, cl, interval)
 		}()
 	}
 	wg.Wait()
@@ -287,8 +286,9 @@ func (s *Session) Messages(ctx context.Context, name string, interval, duration,
 	return stats
 }
 
-// send is one client's sender for a run.
-func (s *Session) send(ctx context.Context, p *phase, i int, cl *client, interval time.Duration) {
+// send is one client's sender for a run, until run ends. Writes use ctx,
+// not run: a TLS connection whose write deadline passes is broken for good.
+func (s *Session) send(ctx, run context.Context, p *phase, i int, cl *client, interval time.Duration) {
 	if len(s.clients) < 2 || cl.dead.Load() {
 		return
 	}
@@ -297,7 +297,7 @@ func (s *Session) send(ctx context.Context, p *phase, i int, cl *client, interva
 	for seq := 0; ; seq++ {
 		select {
 		case <-time.After(time.Until(next)):
-		case <-ctx.Done():
+		case <-run.Done():
 			return
 		}
 		next = next.Add(interval)
@@ -316,7 +316,7 @@ func (s *Session) send(ctx context.Context, p *phase, i int, cl *client, interva
 		}
 		cl.mu.Unlock()
 		if err != nil {
-			if ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
+			if ctx.Err() == nil {
 				s.fail(fmt.Errorf("%s: send: %w", cl.jid, err))
 			}
 			return
