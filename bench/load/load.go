@@ -235,6 +235,9 @@ type MessageStats struct {
 	Receipts     int
 	Latency      Summary
 	Errors       int
+	// CPUPerMessage is the server's CPU time per delivered message
+	// (with its receipt and acknowledgements), set by Run and StepUp.
+	CPUPerMessage time.Duration
 }
 
 // Messages has every client send a chat message (with a receipt request

@@ -42,7 +42,7 @@ func Run(ctx context.Context, t Target, sc Scenario) (*Result, error) {
 	}
 	defer s.Close()
 	if sc.Interval > 0 {
-		res.addMessages(s.Messages(ctx, "m", sc.Interval, sc.Duration, sc.Drain))
+		res.addMessages(messages(ctx, t, s, "m", sc.Interval, sc.Duration, sc.Drain))
 	}
 	res.Errors = int(s.errors.Load())
 	if err := s.LastError(); err != nil && res.LastError == "" {
@@ -79,7 +79,20 @@ func loginAll(ctx context.Context, t Target, sc Scenario, accounts []Account, re
 	return s, nil
 }
 
+// messages runs s.Messages and adds the CPU time the server's processes
+// used meanwhile.
+func messages(ctx context.Context, t Target, s *Session, name string, interval, duration, drain time.Duration) MessageStats {
+	cpu0, err0 := CPUSeconds(t.PIDs())
+	m := s.Messages(ctx, name, interval, duration, drain)
+	cpu1, err1 := CPUSeconds(t.PIDs())
+	if err0 == nil && err1 == nil && m.Delivered > 0 {
+		m.CPUPerMessage = time.Duration((cpu1 - cpu0) / float64(m.Delivered) * float64(time.Second))
+	}
+	return m
+}
+
 func (r *Result) addMessages(m MessageStats) {
+	r.CPUPerMessageUS = float64(m.CPUPerMessage.Nanoseconds()) / 1000
 	r.OfferedPerSecond = m.Offered
 	r.Sent, r.Acknowledged, r.Delivered, r.Lost, r.Receipts = m.Sent, m.Acknowledged, m.Delivered, m.Lost, m.Receipts
 	r.DeliveredPerSecond = float64(m.Delivered) / m.Elapsed.Seconds()
@@ -109,7 +122,7 @@ func StepUp(ctx context.Context, t Target, sc Scenario, rates []float64, limit t
 		r := *first
 		r.Scenario = fmt.Sprintf("%s %.0f/s", sc.Name, rate)
 		interval := time.Duration(float64(s.Clients()) / rate * float64(time.Second))
-		m := s.Messages(ctx, fmt.Sprintf("s%d", i), interval, sc.Duration, sc.Drain)
+		m := messages(ctx, t, s, fmt.Sprintf("s%d", i), interval, sc.Duration, sc.Drain)
 		r.addMessages(m)
 		r.Errors = m.Errors
 		if err := s.LastError(); err != nil {

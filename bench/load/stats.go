@@ -83,13 +83,16 @@ type Result struct {
 	Lost               int     `json:"messages_lost"` // acknowledged by the server, never received
 	Receipts           int     `json:"receipts_delivered"`
 	Delivery           Summary `json:"delivery_latency"`
-	Errors             int     `json:"errors"`               // connections that failed after logging in
-	LastError          string  `json:"last_error,omitempty"` // the latest of them
+	// CPUPerMessageUS is the server processes' CPU time per delivered
+	// message, its receipt and the acknowledgements included.
+	CPUPerMessageUS float64 `json:"server_cpu_us_per_message"`
+	Errors          int     `json:"errors"`               // connections that failed after logging in
+	LastError       string  `json:"last_error,omitempty"` // the latest of them
 }
 
 // TableHeader is the header of the Markdown table TableRow writes rows of.
-const TableHeader = "| server | scenario | users | logins/s | login p99 | RSS per connection | offered msg/s | delivered msg/s | delivery p50 | p99 | p99.9 | lost | errors |\n" +
-	"|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+const TableHeader = "| server | scenario | users | logins/s | login p99 | RSS per connection | offered msg/s | delivered msg/s | delivery p50 | p99 | p99.9 | lost | errors | server CPU per msg |\n" +
+	"|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 
 // TableRow is r as a row of a Markdown table under TableHeader.
 func (r *Result) TableRow() string {
@@ -100,7 +103,7 @@ func (r *Result) TableRow() string {
 		return s
 	}
 	msgs := r.Sent > 0
-	return fmt.Sprintf("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |",
+	return fmt.Sprintf("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s |",
 		r.Server, r.Scenario, r.Users,
 		dash(r.LoginsPerSecond > 0, fmt.Sprintf("%.0f", r.LoginsPerSecond)),
 		dash(r.Login.Count > 0, fmt.Sprintf("%.0f ms", r.Login.P99MS)),
@@ -111,5 +114,6 @@ func (r *Result) TableRow() string {
 		dash(msgs, fmt.Sprintf("%.1f ms", r.Delivery.P99MS)),
 		dash(msgs, fmt.Sprintf("%.1f ms", r.Delivery.P999)),
 		dash(msgs, fmt.Sprint(r.Lost)),
-		r.Errors+r.LoginFailures)
+		r.Errors+r.LoginFailures,
+		dash(r.CPUPerMessageUS > 0, fmt.Sprintf("%.0f µs", r.CPUPerMessageUS)))
 }

@@ -51,8 +51,8 @@ func TestTableRow(t *testing.T) {
 	r := &Result{Server: "kontalk", Scenario: "a", Users: 1000, Logins: 1000, LoginsPerSecond: 412.4,
 		Login: Summary{Count: 1000, P99MS: 88.2}, RSSPerConnection: 30 * 1024,
 		OfferedPerSecond: 500, Sent: 15000, Delivered: 14999, DeliveredPerSecond: 499.9,
-		Delivery: Summary{Count: 14999, P50MS: 2.04, P99MS: 9.96, P999: 31.5}, Lost: 1, Errors: 2, LoginFailures: 1}
-	want := "| kontalk | a | 1000 | 412 | 88 ms | 30.0 KiB | 500 | 500 | 2.0 ms | 10.0 ms | 31.5 ms | 1 | 3 |"
+		Delivery: Summary{Count: 14999, P50MS: 2.04, P99MS: 9.96, P999: 31.5}, Lost: 1, Errors: 2, LoginFailures: 1, CPUPerMessageUS: 412.6}
+	want := "| kontalk | a | 1000 | 412 | 88 ms | 30.0 KiB | 500 | 500 | 2.0 ms | 10.0 ms | 31.5 ms | 1 | 3 | 413 µs |"
 	if got := r.TableRow(); got != want {
 		t.Errorf("row\n got %s\nwant %s", got, want)
 	}
@@ -63,7 +63,7 @@ func TestTableRow(t *testing.T) {
 	}
 	// Idle runs leave the message columns empty.
 	idle := (&Result{Server: "prosody", Scenario: "c", Users: 10, LoginsPerSecond: 5}).TableRow()
-	if want := "| prosody | c | 10 | 5 | – | – | – | – | – | – | – | – | 0 |"; idle != want {
+	if want := "| prosody | c | 10 | 5 | – | – | – | – | – | – | – | – | 0 | – |"; idle != want {
 		t.Errorf("idle row\n got %s\nwant %s", idle, want)
 	}
 }
