@@ -67,7 +67,7 @@ bench: build
 
 # Our network against Prosody and ejabberd (Debian packages) under the
 # same load on this machine (bench/cmd/compare): writes the table into
-# docs/benchmarks.md between its compare markers. Takes about 25 minutes;
+# docs/benchmarks.md between its compare markers. Takes about 15 minutes;
 # shorter: make bench-compare COMPAREFLAGS="-duration 10s -idle 1000".
 COMPAREFLAGS ?=
 bench-compare: build

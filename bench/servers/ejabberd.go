@@ -178,7 +178,7 @@ func (s *Ejabberd) Accounts(ctx context.Context, n int) ([]load.Account, error) 
 			for batch := range next {
 				if err := s.register(ctx, batch); err != nil {
 					mu.Lock()
-					firstErr = cmpErr(firstErr, err)
+					firstErr = firstErrOf(firstErr, err)
 					mu.Unlock()
 				}
 			}

@@ -150,7 +150,7 @@ func (k *Kontalk) Accounts(ctx context.Context, n int) ([]load.Account, error) {
 				id, err := clienttest.New(Domain, clienttest.Options{Certifier: k.key, ECDSA: true, Phone: fmt.Sprintf("+1555%07d", i)})
 				if err != nil {
 					mu.Lock()
-					firstErr = cmpErr(firstErr, err)
+					firstErr = firstErrOf(firstErr, err)
 					mu.Unlock()
 					continue
 				}
@@ -178,7 +178,8 @@ func (k *Kontalk) Accounts(ctx context.Context, n int) ([]load.Account, error) {
 	return accounts, nil
 }
 
-func cmpErr(first, err error) error {
+// firstErrOf keeps the first error of several.
+func firstErrOf(first, err error) error {
 	if first != nil {
 		return first
 	}
