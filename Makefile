@@ -25,7 +25,7 @@ STATICCHECK_VERSION := v0.8.2
 include tools/x509overlay/overlay.mk
 export GOFLAGS := $(X509OVERLAY_GOFLAGS)
 
-.PHONY: all build test test-short vet lint fuzz bench run clean
+.PHONY: all build test test-short vet lint fuzz bench bench-compare run clean
 
 all: build
 
@@ -64,6 +64,17 @@ bench: build
 		./router/server ./s2s/server ./resolver/resolve ./sm/server
 	$(GO) test -run '^$$' -bench EndToEnd -benchtime 20000x ./sm/test
 	$(GO) run ./bench/routerload -router-bin bin/router
+
+# Our network against Prosody and ejabberd (Debian packages) under the
+# same load on this machine (bench/cmd/compare): writes the table into
+# docs/benchmarks.md between its compare markers. Takes about 15 minutes;
+# shorter: make bench-compare COMPAREFLAGS="-duration 10s -idle 1000".
+COMPAREFLAGS ?=
+bench-compare: build
+	$(GO) build -o bin/xmppload ./bench/cmd/xmppload
+	$(GO) build -o bin/compare ./bench/cmd/compare
+	@mkdir -p var
+	bin/compare -bin bin -doc docs/benchmarks.md -json var/bench-compare.json $(COMPAREFLAGS)
 
 # A single-host network in the foreground (tools/devrun; flags: make run RUNFLAGS=-help).
 run: build

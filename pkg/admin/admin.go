@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -73,6 +74,7 @@ type Server struct {
 	serving   bool                  // Serve was called
 	checks    map[string]Checker    // by name
 	endpoints map[string]func() any // JSON endpoints, by path
+	profiling bool                  // serve /debug/pprof/
 }
 
 // New returns a server that will listen on addr (host:port; port 0 picks a
@@ -111,6 +113,19 @@ func (s *Server) AddCheck(name string, c Checker) error {
 	}
 	s.checks[name] = c
 	return nil
+}
+
+// PathProfiling is the prefix of the Go profiler's endpoints
+// (net/http/pprof), served only after EnableProfiling.
+const PathProfiling = "/debug/pprof/"
+
+// EnableProfiling serves the Go profiler under PathProfiling. It is
+// opt-in: a CPU profile costs the process while it runs, and the admin
+// address should stay private anyway.
+func (s *Server) EnableProfiling() {
+	s.mu.Lock()
+	s.profiling = true
+	s.mu.Unlock()
 }
 
 // HandleJSON serves, on GET path, the value fn returns, encoded as JSON.
@@ -248,12 +263,32 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.mu.Lock()
 		fn := s.endpoints[r.URL.Path]
+		profiling := s.profiling
 		s.mu.Unlock()
+		if profiling && strings.HasPrefix(r.URL.Path, PathProfiling) {
+			serveProfiling(w, r)
+			return
+		}
 		if fn == nil {
 			http.NotFound(w, r)
 			return
 		}
 		s.serveJSON(w, r.URL.Path, fn)
+	}
+}
+
+func serveProfiling(w http.ResponseWriter, r *http.Request) {
+	switch strings.TrimPrefix(r.URL.Path, PathProfiling) {
+	case "profile":
+		pprof.Profile(w, r)
+	case "trace":
+		pprof.Trace(w, r)
+	case "symbol":
+		pprof.Symbol(w, r)
+	case "cmdline":
+		pprof.Cmdline(w, r)
+	default:
+		pprof.Index(w, r) // the index and the named profiles (heap, goroutine, ...)
 	}
 }
 

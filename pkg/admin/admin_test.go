@@ -277,3 +277,19 @@ func TestRunStopsOnCancel(t *testing.T) {
 		t.Fatalf("Run with a done context: %v", err)
 	}
 }
+
+func TestProfiling(t *testing.T) {
+	s := admin.New("127.0.0.1:0", nil, zaptest.NewLogger(t))
+	base := startServer(t, s)
+	if status, _, _ := get(t, http.MethodGet, base+admin.PathProfiling+"goroutine?debug=1"); status != http.StatusNotFound {
+		t.Fatalf("profiler served before EnableProfiling: %d", status)
+	}
+	s.EnableProfiling()
+	status, _, body := get(t, http.MethodGet, base+admin.PathProfiling+"goroutine?debug=1")
+	if status != http.StatusOK || !strings.Contains(body, "goroutine profile:") {
+		t.Fatalf("goroutine profile = %d %.80q", status, body)
+	}
+	if status, _, body := get(t, http.MethodGet, base+admin.PathProfiling+"cmdline"); status != http.StatusOK || body == "" {
+		t.Fatalf("cmdline = %d %q", status, body)
+	}
+}

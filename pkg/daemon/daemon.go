@@ -67,11 +67,13 @@ func Main(spec Spec) {
 func Run(ctx context.Context, spec Spec, args []string, getenv func(string) string) error {
 	var (
 		adminAddr string
+		profiling bool
 		logOpts   logging.Options
 	)
 	fs := flag.NewFlagSet(spec.Name, flag.ContinueOnError)
 	spec.Flags(fs)
 	fs.StringVar(&adminAddr, "admin", spec.Admin, "admin HTTP address (/healthz, /readyz, /metrics and JSON snapshots)")
+	fs.BoolVar(&profiling, "pprof", false, "serve the Go profiler on the admin address under /debug/pprof/")
 	logOpts.RegisterFlags(fs)
 	if err := config.Parse(fs, args, getenv); err != nil {
 		return err
@@ -86,6 +88,9 @@ func Run(ctx context.Context, spec Spec, args []string, getenv func(string) stri
 
 	reg := admin.NewRegistry()
 	adm := admin.New(adminAddr, reg, log.Named("admin"))
+	if profiling {
+		adm.EnableProfiling()
+	}
 	svc, err := spec.Start(Env{Log: log, Reg: reg, Admin: adm})
 	if err != nil {
 		return err

@@ -3,11 +3,13 @@ package xmppclient
 import (
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -243,9 +245,29 @@ const EmptyResponse = "="
 // answered with an empty response). On success the stream is restarted and
 // the new features read; a refusal is a *SASLError.
 func (c *Client) AuthExternal(ctx context.Context, initial string) error {
-	auth := "<auth xmlns='" + NSSASL + "' mechanism='EXTERNAL'/>"
+	return c.auth(ctx, "EXTERNAL", initial, true)
+}
+
+// AuthPlain authenticates with SASL PLAIN (RFC 4616) as username with
+// password, for servers with password accounts (other servers in
+// benchmarks and interoperability tests). Only use it over TLS. On success
+// the stream is restarted; a refusal is a *SASLError.
+func (c *Client) AuthPlain(ctx context.Context, username, password string) error {
+	if strings.ContainsRune(username, 0) || strings.ContainsRune(password, 0) {
+		return errors.New("xmppclient: PLAIN credentials cannot contain NUL")
+	}
+	// authzid (empty) NUL authcid NUL passwd
+	msg := "\x00" + username + "\x00" + password
+	return c.auth(ctx, "PLAIN", base64.StdEncoding.EncodeToString([]byte(msg)), false)
+}
+
+// auth sends <auth/> for mechanism with the initial response given and
+// waits for the outcome; answerChallenge answers a challenge with an
+// empty response (EXTERNAL), otherwise a challenge is an error.
+func (c *Client) auth(ctx context.Context, mechanism, initial string, answerChallenge bool) error {
+	auth := "<auth xmlns='" + NSSASL + "' mechanism='" + mechanism + "'/>"
 	if initial != "" {
-		auth = "<auth xmlns='" + NSSASL + "' mechanism='EXTERNAL'>" + initial + "</auth>"
+		auth = "<auth xmlns='" + NSSASL + "' mechanism='" + mechanism + "'>" + initial + "</auth>"
 	}
 	if err := c.write(ctx, []byte(auth)); err != nil {
 		return err
@@ -255,18 +277,18 @@ func (c *Client) AuthExternal(ctx context.Context, initial string) error {
 		if err != nil {
 			return fmt.Errorf("xmppclient: auth: %w", err)
 		}
-		switch el.Local() {
-		case "success":
+		switch {
+		case el.Local() == "success":
 			c.r.Restart()
 			return c.open(ctx)
-		case "failure":
+		case el.Local() == "failure":
 			return parseFailure(el)
-		case "challenge":
+		case el.Local() == "challenge" && answerChallenge:
 			if err := c.write(ctx, []byte("<response xmlns='"+NSSASL+"'>=</response>")); err != nil {
 				return err
 			}
 		default:
-			return fmt.Errorf("xmppclient: auth answered with %s", el)
+			return fmt.Errorf("xmppclient: %s auth answered with %s", mechanism, el)
 		}
 	}
 }
@@ -652,10 +674,13 @@ type LoginOptions struct {
 	Resource string
 	// StreamManagement enables XEP-0198; Resume asks for resumption.
 	StreamManagement, Resume bool
+	// Username and Password, when Username is set, authenticate with
+	// SASL PLAIN instead of EXTERNAL (servers with password accounts).
+	Username, Password string
 }
 
 // Login dials, authenticates with SASL EXTERNAL (empty initial
-// response), binds and, if asked, enables stream management.
+// response) or, given a Username, PLAIN, binds and, if asked, enables stream management.
 func Login(ctx context.Context, cfg Config, opts LoginOptions) (*Client, error) {
 	c, err := Dial(ctx, cfg)
 	if err != nil {
@@ -669,7 +694,13 @@ func Login(ctx context.Context, cfg Config, opts LoginOptions) (*Client, error) 
 }
 
 func (c *Client) login(ctx context.Context, opts LoginOptions) error {
-	if err := c.AuthExternal(ctx, EmptyResponse); err != nil {
+	var err error
+	if opts.Username != "" {
+		err = c.AuthPlain(ctx, opts.Username, opts.Password)
+	} else {
+		err = c.AuthExternal(ctx, EmptyResponse)
+	}
+	if err != nil {
 		return err
 	}
 	if _, err := c.Bind(ctx, opts.Resource); err != nil {

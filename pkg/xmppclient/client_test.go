@@ -236,3 +236,38 @@ func TestIsStanza(t *testing.T) {
 		t.Errorf("wrapError: %v", e)
 	}
 }
+
+func TestLoginPlain(t *testing.T) {
+	// base64("\x00alice\x00s3cret")
+	const initial = "AGFsaWNlAHMzY3JldA=="
+	addr, conf, wait := start(t, func(p *peer, cert tls.Certificate) error {
+		return steps(p, cert,
+			`<stream:stream[^>]*>`, serverHeader+`<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:features>`,
+			`<starttls[^>]*/>`, `<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>`,
+			"TLS", "",
+			`<stream:stream[^>]*>`, serverHeader+`<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>`,
+			`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>`+initial+`</auth>`, `<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>`,
+			`<stream:stream[^>]*>`, serverHeader+`<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>`,
+			`<iq type='set' id='[^']+'><bind[^>]*/></iq>`, `<iq type='result' id='$ID'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>alice@kontalk.test/r1</jid></bind></iq>`,
+			`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>[^<]+</auth>`, `<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>`,
+		)
+	})
+	c, err := Login(ctx(t), Config{Addr: addr, Domain: domain, TLS: conf}, LoginOptions{Username: "alice", Password: "s3cret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Abort()
+	if c.JID() != "alice@kontalk.test/r1" {
+		t.Errorf("jid %s", c.JID())
+	}
+	// PLAIN takes no challenge; NUL cannot be sent.
+	if err := c.AuthPlain(ctx(t), "a\x00b", "x"); err == nil {
+		t.Error("NUL in a username accepted")
+	}
+	if err := c.AuthPlain(ctx(t), "bob", "pw"); err == nil || !strings.Contains(err.Error(), "challenge") {
+		t.Errorf("challenge to PLAIN: %v", err)
+	}
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+}
