@@ -63,7 +63,7 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./pkg/xml ./pkg/jid ./pkg/outbound ./pkg/store \
 		./router/server ./s2s/server ./resolver/resolve ./sm/server
 	$(GO) test -run '^$$' -bench EndToEnd -benchtime 20000x ./sm/test
-	$(GO) run ./bench/routerload -router-bin bin/router
+	$(GO) run ./bench/cmd/routerload -router-bin bin/router
 
 # Our network against Prosody and ejabberd (Debian packages) under the
 # same load on this machine (bench/cmd/compare): writes the table into
