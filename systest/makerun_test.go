@@ -1,25 +1,21 @@
 package systest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/kontalk/xmppd/pkg/keyring"
+	"github.com/kontalk/xmppd/pkg/devnet"
+	"github.com/kontalk/xmppd/pkg/procstat"
 	"github.com/kontalk/xmppd/pkg/testkit"
 	"github.com/kontalk/xmppd/pkg/xmppclient"
 	"github.com/kontalk/xmppd/pkg/xmppclient/clienttest"
@@ -29,27 +25,21 @@ import (
 // network (and below the kernel's ephemeral ports).
 const makeRunOffset = 11000
 
-// readRunEnv reads var/run.env.
-func readRunEnv(t *testing.T, path string) map[string]string {
+// openRunVar reads make run's var directory and checks that run.env
+// has what docs/operations.md promises.
+func openRunVar(t *testing.T, varDir string) *devnet.Network {
 	t.Helper()
-	b, err := os.ReadFile(path)
+	n, err := devnet.Open(varDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
-			env[k] = v
-		}
-	}
 	for _, k := range []string{"KONTALK_NETWORK", "KONTALK_HOST", "KONTALK_C2S_PORT", "KONTALK_ROUTER_ADDR",
 		"KONTALK_COMPONENT_SECRET", "KONTALK_REDIS_URL", "KONTALK_VERIFY_CODE", "KONTALK_SERVER_FINGERPRINT"} {
-		if env[k] == "" {
+		if n.Env[k] == "" {
 			t.Errorf("run.env lacks %s", k)
 		}
 	}
-	return env
+	return n
 }
 
 // listeners returns the pids listening on ports.
@@ -57,14 +47,11 @@ func listeners(t *testing.T, ports []int) map[int]int {
 	t.Helper()
 	pids := map[int]int{}
 	for _, port := range ports {
-		out, err := exec.Command("ss", "-Hltnp", fmt.Sprintf("sport = :%d", port)).Output()
+		pid, err := procstat.ListenerPID(port)
 		if err != nil {
-			t.Fatalf("ss: %v", err)
+			t.Fatal(err)
 		}
-		s := string(out)
-		if i := strings.Index(s, "pid="); i >= 0 {
-			s = s[i+4:]
-			pid, _ := strconv.Atoi(s[:strings.IndexAny(s, ",)")])
+		if pid != 0 {
 			pids[port] = pid
 		}
 	}
@@ -83,7 +70,7 @@ func TestMakeRun(t *testing.T) {
 	run := testkit.StartProcess(t, "make-run", "make", []string{"-C", "..", "run",
 		fmt.Sprintf("RUNFLAGS=-var %s -port-offset %d -listen 127.0.0.1", varDir, makeRunOffset)}, nil)
 	run.WaitOutput("is running", 4*time.Minute) // the first build compiles everything
-	env := readRunEnv(t, filepath.Join(varDir, "run.env"))
+	dev := openRunVar(t, varDir)
 
 	// Every component listens, as printed; collect their pids.
 	admin := func(i int) int { return 9340 + i + makeRunOffset }
@@ -97,28 +84,13 @@ func TestMakeRun(t *testing.T) {
 	}
 
 	// The users' keys are certified by the network's development key.
-	armored, err := os.ReadFile(filepath.Join(varDir, "server-key.asc"))
-	if err != nil {
-		t.Fatal(err)
+	key, roots, network, c2sAddr := dev.ServerKey, dev.Roots, dev.Domain(), dev.C2SAddr()
+	if key.Fingerprint() != dev.Env["KONTALK_SERVER_FINGERPRINT"] {
+		t.Errorf("run.env fingerprint %s, key %s", dev.Env["KONTALK_SERVER_FINGERPRINT"], key.Fingerprint())
 	}
-	key, err := keyring.LoadServerKey(armored)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if key.Fingerprint() != env["KONTALK_SERVER_FINGERPRINT"] {
-		t.Errorf("run.env fingerprint %s, key %s", env["KONTALK_SERVER_FINGERPRINT"], key.Fingerprint())
-	}
-	caPEM, err := os.ReadFile(env["KONTALK_CA_CERT"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(caPEM)
-	network := env["KONTALK_NETWORK"]
-	c2sAddr := "127.0.0.1:" + env["KONTALK_C2S_PORT"]
 	// Alice registers with the code run.env gives; Bob's key was
 	// certified by the same server key beforehand.
-	reg := registrar{addr: c2sAddr, roots: roots, domain: network, code: env["KONTALK_VERIFY_CODE"], key: key}
+	reg := registrar{addr: c2sAddr, roots: roots, domain: network, code: dev.Env["KONTALK_VERIFY_CODE"], key: key}
 	aliceID := reg.register(t, randomPhone(t))
 	bob, err := clienttest.New(network, clienttest.Options{Certifier: key})
 	if err != nil {

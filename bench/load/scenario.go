@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/kontalk/xmppd/pkg/procstat"
 )
 
 // Target is a server under test.
@@ -53,7 +55,7 @@ func Run(ctx context.Context, t Target, sc Scenario) (*Result, error) {
 
 // loginAll logs the accounts in and records logins and memory in res.
 func loginAll(ctx context.Context, t Target, sc Scenario, accounts []Account, res *Result) (*Session, error) {
-	rss0, err := RSS(t.PIDs())
+	rss0, err := procstat.RSS(t.PIDs())
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +73,7 @@ func loginAll(ctx context.Context, t Target, sc Scenario, accounts []Account, re
 	case <-time.After(sc.Settle):
 	case <-ctx.Done():
 	}
-	if res.RSSBytes, err = RSS(t.PIDs()); err != nil {
+	if res.RSSBytes, err = procstat.RSS(t.PIDs()); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -82,11 +84,11 @@ func loginAll(ctx context.Context, t Target, sc Scenario, accounts []Account, re
 // messages runs s.Messages and adds the CPU time the server's processes
 // used meanwhile.
 func messages(ctx context.Context, t Target, s *Session, name string, interval, duration, drain time.Duration) MessageStats {
-	cpu0, err0 := CPUSeconds(t.PIDs())
+	cpu0, err0 := procstat.CPU(t.PIDs()...)
 	m := s.Messages(ctx, name, interval, duration, drain)
-	cpu1, err1 := CPUSeconds(t.PIDs())
+	cpu1, err1 := procstat.CPU(t.PIDs()...)
 	if err0 == nil && err1 == nil && m.Delivered > 0 {
-		m.CPUPerMessage = time.Duration((cpu1 - cpu0) / float64(m.Delivered) * float64(time.Second))
+		m.CPUPerMessage = (cpu1 - cpu0) / time.Duration(m.Delivered)
 	}
 	return m
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kontalk/xmppd/bench/load"
+	"github.com/kontalk/xmppd/pkg/procstat"
 	"github.com/kontalk/xmppd/pkg/xmppclient"
 	"github.com/kontalk/xmppd/pkg/xmppclient/clienttest"
 )
@@ -154,7 +155,7 @@ func (s *Ejabberd) Version() string { return packageVersion("ejabberd") }
 
 // PIDs implements Server: the Erlang VM and the wrapper processes above
 // it (a few hundred KiB that do not grow).
-func (s *Ejabberd) PIDs() []int { return load.Descendants(s.proc.cmd.Process.Pid) }
+func (s *Ejabberd) PIDs() []int { return procstat.Descendants(s.proc.cmd.Process.Pid) }
 
 // Accounts implements Server: users bench<i> with Password, registered
 // in band (XEP-0077), several per unauthenticated stream, and logging in

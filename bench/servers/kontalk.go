@@ -1,11 +1,8 @@
 package servers
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -16,7 +13,8 @@ import (
 	"time"
 
 	"github.com/kontalk/xmppd/bench/load"
-	"github.com/kontalk/xmppd/pkg/keyring"
+	"github.com/kontalk/xmppd/pkg/devnet"
+	"github.com/kontalk/xmppd/pkg/procstat"
 	"github.com/kontalk/xmppd/pkg/xmppclient"
 	"github.com/kontalk/xmppd/pkg/xmppclient/clienttest"
 )
@@ -33,9 +31,7 @@ type KontalkOptions struct {
 type Kontalk struct {
 	dir     string
 	proc    *process
-	env     map[string]string
-	key     *keyring.ServerKey
-	roots   *x509.CertPool
+	net     *devnet.Network
 	version string
 	offset  int
 }
@@ -65,52 +61,21 @@ func StartKontalk(ctx context.Context, o KontalkOptions) (*Kontalk, error) {
 		return nil, err
 	}
 	k := &Kontalk{dir: dir, proc: p, offset: o.PortOffset}
-	runEnv := filepath.Join(dir, "var", "run.env")
+	varDir := filepath.Join(dir, "var")
 	err = p.waitFor(ctx, 2*time.Minute, func() error {
-		_, err := os.Stat(runEnv)
+		_, err := os.Stat(filepath.Join(varDir, devnet.EnvFile))
 		return err
 	})
 	if err == nil {
-		err = k.load(runEnv)
+		k.net, err = devnet.Open(varDir)
 	}
 	if err != nil {
 		k.Stop()
-		return nil, err
+		return nil, fmt.Errorf("servers: %w", err)
 	}
 	out, _ := exec.Command("git", "-C", bin, "describe", "--always", "--dirty").Output()
 	k.version = "xmppd " + strings.TrimSpace(string(out)) + " (" + runtime.Version() + ")"
 	return k, nil
-}
-
-func (k *Kontalk) load(runEnv string) error {
-	f, err := os.Open(runEnv)
-	if err != nil {
-		return fmt.Errorf("servers: %w", err)
-	}
-	defer f.Close()
-	k.env = make(map[string]string)
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if name, value, ok := strings.Cut(sc.Text(), "="); ok {
-			k.env[name] = value
-		}
-	}
-	armored, err := os.ReadFile(filepath.Join(k.dir, "var", "server-key.asc"))
-	if err != nil {
-		return fmt.Errorf("servers: %w", err)
-	}
-	if k.key, err = keyring.LoadServerKey(armored); err != nil {
-		return fmt.Errorf("servers: server key: %w", err)
-	}
-	ca, err := os.ReadFile(k.env["KONTALK_CA_CERT"])
-	if err != nil {
-		return fmt.Errorf("servers: %w", err)
-	}
-	k.roots = x509.NewCertPool()
-	if !k.roots.AppendCertsFromPEM(ca) {
-		return errors.New("servers: no certificate in the development CA file")
-	}
-	return nil
 }
 
 // Name implements Server.
@@ -127,7 +92,7 @@ func (k *Kontalk) AdminAddr(i int) string {
 
 // PIDs implements Server: devrun's children (Redis and the components),
 // not devrun itself, which only supervises.
-func (k *Kontalk) PIDs() []int { return load.Descendants(k.proc.cmd.Process.Pid)[1:] }
+func (k *Kontalk) PIDs() []int { return procstat.Descendants(k.proc.cmd.Process.Pid)[1:] }
 
 // Accounts implements Server: identities with ECDSA keys (cheap to make
 // and to sign handshakes with, so the load generator leaves more CPU to
@@ -135,7 +100,7 @@ func (k *Kontalk) PIDs() []int { return load.Descendants(k.proc.cmd.Process.Pid)
 // SASL EXTERNAL and their bridge certificates, as Kontalk clients do.
 func (k *Kontalk) Accounts(ctx context.Context, n int) ([]load.Account, error) {
 	accounts := make([]load.Account, n)
-	base := clientTLS(&tls.Config{RootCAs: k.roots})
+	base := clientTLS(&tls.Config{RootCAs: k.net.Roots})
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex
@@ -147,7 +112,7 @@ func (k *Kontalk) Accounts(ctx context.Context, n int) ([]load.Account, error) {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				id, err := clienttest.New(Domain, clienttest.Options{Certifier: k.key, ECDSA: true, Phone: fmt.Sprintf("+1555%07d", i)})
+				id, err := clienttest.New(Domain, clienttest.Options{Certifier: k.net.ServerKey, ECDSA: true, Phone: fmt.Sprintf("+1555%07d", i)})
 				if err != nil {
 					mu.Lock()
 					firstErr = firstErrOf(firstErr, err)
@@ -157,7 +122,7 @@ func (k *Kontalk) Accounts(ctx context.Context, n int) ([]load.Account, error) {
 				t := base.Clone()
 				t.Certificates = []tls.Certificate{id.Certificate}
 				accounts[i] = load.Account{BareJID: id.JID, Config: xmppclient.Config{
-					Addr: "127.0.0.1:" + k.env["KONTALK_C2S_PORT"], Domain: Domain, TLS: t}}
+					Addr: k.net.C2SAddr(), Domain: Domain, TLS: t}}
 			}
 		}()
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kontalk/xmppd/bench/load"
+	"github.com/kontalk/xmppd/pkg/procstat"
 	"github.com/kontalk/xmppd/pkg/xmppclient"
 	"github.com/kontalk/xmppd/pkg/xmppclient/clienttest"
 )
@@ -95,7 +96,7 @@ func (s *Prosody) Name() string { return "prosody" }
 func (s *Prosody) Version() string { return packageVersion("prosody") }
 
 // PIDs implements Server.
-func (s *Prosody) PIDs() []int { return load.Descendants(s.proc.cmd.Process.Pid) }
+func (s *Prosody) PIDs() []int { return procstat.Descendants(s.proc.cmd.Process.Pid) }
 
 // Accounts implements Server: users bench<i> with Password, written
 // straight into Prosody's internal_plain store (one file per user under

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/kontalk/xmppd/bench/load"
+	"github.com/kontalk/xmppd/pkg/procstat"
 )
 
 // Server is a running server under test.
@@ -77,35 +78,24 @@ func startProcess(dir, name string, env []string, bin string, args ...string) (*
 // process (a wrapper may start its server in another group), and kills
 // them all once timeout has passed.
 func (p *process) stop(timeout time.Duration) {
-	pids := load.Descendants(p.cmd.Process.Pid)
+	pids := procstat.Descendants(p.cmd.Process.Pid)
 	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
 	for _, pid := range pids {
 		syscall.Kill(pid, syscall.SIGTERM)
 	}
 	deadline := time.Now().Add(timeout)
 	for _, pid := range pids {
-		for alive(pid) && time.Now().Before(deadline) {
+		for procstat.Alive(pid) && time.Now().Before(deadline) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
 	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 	for _, pid := range pids {
-		if alive(pid) {
+		if procstat.Alive(pid) {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
 	<-p.done
-}
-
-// alive reports whether pid runs (a zombie has ended).
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i > 0 && i+2 < len(s) && s[i+2] != 'Z'
 }
 
 // waitFor polls ready every 100 ms until it returns nil, the process

@@ -26,6 +26,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/kontalk/xmppd/pkg/devnet"
 )
 
 type options struct {
@@ -119,7 +121,7 @@ func run(o options) error {
 			return fmt.Errorf("%s did not become ready: %w", c.name, err)
 		}
 	}
-	if err := writeRunEnv(filepath.Join(varDir, "run.env"), o, f); err != nil {
+	if err := writeRunEnv(filepath.Join(varDir, devnet.EnvFile), o, f); err != nil {
 		return err
 	}
 	p := ports{o.portOffset}
@@ -132,7 +134,7 @@ Kontalk network %s is running on host %s.
   settings:  %s
 Ctrl-C stops everything.
 `, o.network, o.host, p.c2s(), p.c2sTLS(), f.CACert, f.VerifyCode, p.uploadURL(),
-		p.routerAddr(), f.path("secrets/component-secret"), filepath.Join(varDir, "run.env"))
+		p.routerAddr(), f.path("secrets/component-secret"), filepath.Join(varDir, devnet.EnvFile))
 
 	select {
 	case <-ctx.Done():

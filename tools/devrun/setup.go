@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kontalk/xmppd/pkg/devnet"
 	"github.com/kontalk/xmppd/pkg/keyring"
 )
 
@@ -64,7 +65,7 @@ func prepare(dir, network, host string) (*devFiles, error) {
 			return nil, err
 		}
 	}
-	f.ServerKey, f.ServerPubKey = f.path("server-key.asc"), f.path("server-key.pub.asc")
+	f.ServerKey, f.ServerPubKey = f.path(devnet.ServerKeyFile), f.path("server-key.pub.asc")
 	if f.Fingerprint, err = serverKey(f.ServerKey, f.ServerPubKey, network); err != nil {
 		return nil, err
 	}

@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/kontalk/xmppd/pkg/component"
+	"github.com/kontalk/xmppd/pkg/procstat"
 	"github.com/kontalk/xmppd/pkg/xml"
 )
 
@@ -165,7 +166,7 @@ func run(o options) (*Result, error) {
 	}
 
 	time.Sleep(o.warmup)
-	cpu0, _ := processCPU(pid)
+	cpu0, _ := procstat.CPU(pid)
 	mallocs0, _ := metric(o.admin, "go_memstats_mallocs_total")
 	routed0, _ := metric(o.admin, "kontalk_router_stanzas_routed_total")
 	hop0, _ := histogram(o.admin, "kontalk_router_hop_latency_seconds")
@@ -177,7 +178,7 @@ func run(o options) (*Result, error) {
 	time.Sleep(o.duration)
 	measuring.Store(false)
 	elapsed := time.Since(start)
-	cpu1, _ := processCPU(pid)
+	cpu1, _ := procstat.CPU(pid)
 	mallocs1, _ := metric(o.admin, "go_memstats_mallocs_total")
 	routed1, _ := metric(o.admin, "kontalk_router_stanzas_routed_total")
 	hop1, _ := histogram(o.admin, "kontalk_router_hop_latency_seconds")
@@ -320,38 +321,22 @@ func freeAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-// routerPID reads the router's pid from its process metrics.
+// routerPID finds the router's process: the one listening on its admin
+// port (the router may have been started by someone else).
 func routerPID(admin string) (int, error) {
-	// process_start_time_seconds identifies the process; the pid is not
-	// exported, so find the process listening on the admin port.
 	_, port, err := net.SplitHostPort(admin)
 	if err != nil {
 		return 0, err
 	}
-	out, err := exec.Command("ss", "-Hltnp", "sport = :"+port).Output()
+	p, err := strconv.Atoi(port)
 	if err != nil {
-		return 0, fmt.Errorf("find the router process: %w", err)
+		return 0, fmt.Errorf("admin port %q: %w", port, err)
 	}
-	s := string(out)
-	i := strings.Index(s, "pid=")
-	if i < 0 {
-		return 0, fmt.Errorf("no process listens on %s", admin)
+	pid, err := procstat.ListenerPID(p)
+	if err == nil && pid == 0 {
+		err = fmt.Errorf("no process listens on %s", admin)
 	}
-	s = s[i+4:]
-	return strconv.Atoi(s[:strings.IndexAny(s, ",)")])
-}
-
-// processCPU returns the user+system CPU time of pid.
-func processCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	const clkTck = 100 // USER_HZ on Linux
-	return time.Duration(utime+stime) * time.Second / clkTck, nil
+	return pid, err
 }
 
 // metric reads one unlabelled sample from the router's /metrics.

@@ -31,6 +31,7 @@ import (
 
 	"github.com/kontalk/xmppd/c2s/test/standin"
 	"github.com/kontalk/xmppd/pkg/keyring"
+	"github.com/kontalk/xmppd/pkg/procstat"
 	"github.com/kontalk/xmppd/pkg/xmppclient"
 	"github.com/kontalk/xmppd/pkg/xmppclient/clienttest"
 )
@@ -175,7 +176,7 @@ func run(o options) (*Result, error) {
 	if _, _, err := logins(ctx, cfg, o.concurrency, o.concurrency*4, 0); err != nil {
 		return nil, err
 	}
-	cpu0, err := processCPU(p.c2sPID)
+	cpu0, err := procstat.CPU(p.c2sPID)
 	if err != nil {
 		return nil, err
 	}
@@ -183,7 +184,7 @@ func run(o options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	cpu1, _ := processCPU(p.c2sPID)
+	cpu1, _ := procstat.CPU(p.c2sPID)
 	res.Logins = o.logins
 	res.LoginSeconds = elapsed.Seconds()
 	res.LoginsPerSecond = float64(o.logins) / elapsed.Seconds()
@@ -411,19 +412,6 @@ func waitReady(admin string) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return fmt.Errorf("%s not ready", admin)
-}
-
-// processCPU returns the user+system CPU time of pid.
-func processCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// Fields after the command name, which is in parentheses.
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(utime+stime) * time.Second / 100, nil
 }
 
 // metric reads one unlabelled metric from an admin server.
