@@ -3,14 +3,13 @@ package systest
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/kontalk/xmppd/pkg/jid"
 	"github.com/kontalk/xmppd/pkg/testkit"
 	"github.com/kontalk/xmppd/pkg/xmppclient"
 )
@@ -146,7 +145,7 @@ func (c *smClient) read(cl *xmppclient.Client, conn int, dead chan struct{}) {
 			return
 		}
 		switch {
-		case el.Local() == "message" && el.Attr("type") == "chat" && bare(el.Attr("from")) == c.peer:
+		case el.Local() == "message" && el.Attr("type") == "chat" && bareJID(el.Attr("from")) == c.peer:
 			c.mu.Lock()
 			c.received[el.Attr("id")]++
 			c.mu.Unlock()
@@ -160,9 +159,9 @@ func (c *smClient) read(cl *xmppclient.Client, conn int, dead chan struct{}) {
 	}
 }
 
-func bare(jid string) string {
-	b, _, _ := strings.Cut(jid, "/")
-	return b
+func bareJID(full string) string {
+	b, _ := jid.AppendBare(nil, []byte(full))
+	return string(b)
 }
 
 // acked drops the messages the server's h covers on connection conn.
@@ -428,17 +427,12 @@ func TestRedisRestartRealClients(t *testing.T) {
 // proc of the host exports.
 func (h *host) metric(t *testing.T, proc, name string) float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + h.specs[proc].admin + "/metrics")
-	if err != nil {
-		t.Fatalf("%s metrics: %v", proc, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	body, err := scrape(h.specs[proc].admin)
 	if err != nil {
 		t.Fatalf("%s metrics: %v", proc, err)
 	}
 	var sum float64
-	for line := range strings.Lines(string(body)) {
+	for line := range strings.Lines(body) {
 		rest, ok := strings.CutPrefix(line, name)
 		if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '{') {
 			continue

@@ -158,20 +158,30 @@ func (h *host) run(t *testing.T, name string, spec procSpec) {
 
 // logCounters logs the process's non-zero kontalk_ counters and gauges.
 func logCounters(t *testing.T, name, admin string) {
-	resp, err := http.Get("http://" + admin + "/metrics")
+	body, err := scrape(admin)
 	if err != nil {
 		t.Logf("%s metrics: %v", name, err)
 		return
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
 	var lines []string
-	for _, line := range strings.Split(string(body), "\n") {
+	for line := range strings.Lines(body) {
+		line = strings.TrimSuffix(line, "\n")
 		if strings.HasPrefix(line, "kontalk_") && !strings.Contains(line, "_bucket{") && !strings.HasSuffix(line, " 0") {
 			lines = append(lines, line)
 		}
 	}
 	t.Logf("%s metrics:\n%s", name, strings.Join(lines, "\n"))
+}
+
+// scrape returns the text of a process's /metrics.
+func scrape(admin string) (string, error) {
+	resp, err := http.Get("http://" + admin + "/metrics")
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return string(body), err
 }
 
 // kill ends one process of the host with SIGKILL, as a crash would.
